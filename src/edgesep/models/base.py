@@ -1,0 +1,55 @@
+"""The Separator contract every model family implements.
+
+``forward(mix)`` maps (B, C, T) to (B, S, C, T) for any T. ``separate`` is the convenience
+entry for numpy audio at any sample rate: it resamples, chunks long input with overlap-add and
+returns numpy (see :mod:`edgesep.models.apply`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class Separator(nn.Module, ABC):
+    """Base class: a waveform-in, sources-out separation model.
+
+    Attributes every subclass sets: ``sample_rate``, ``n_src``, ``source_names``, ``causal``,
+    ``lookahead_samples`` and ``config`` (its frozen config dataclass).
+    """
+
+    family: ClassVar[str]
+    config_class: ClassVar[type]
+    sample_rate: int
+    n_src: int
+    source_names: tuple[str, ...]
+    causal: bool
+    lookahead_samples: int
+    config: Any
+
+    @abstractmethod
+    def forward(self, mix: torch.Tensor) -> torch.Tensor:
+        """Shape: (B, C, T) -> (B, S, C, T)."""
+
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    @torch.no_grad()
+    def separate(
+        self,
+        waveform: np.ndarray,
+        sample_rate: int,
+        chunk_seconds: float = 8.0,
+        overlap_seconds: float = 1.0,
+    ) -> np.ndarray:
+        """Separate a numpy signal (T,) or (C, T) at ``sample_rate``.
+
+        Returns (S, T) or (S, C, T) at the input's own sample rate and length.
+        """
+        from edgesep.models.apply import separate_array
+
+        return separate_array(self, waveform, sample_rate, chunk_seconds, overlap_seconds)
