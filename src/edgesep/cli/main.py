@@ -1,0 +1,58 @@
+"""The ``edgesep`` command: one module per command, thin adapters over the library.
+
+Each command module exposes ``register(app)``; :data:`COMMANDS` lists them in help order.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from edgesep import __version__
+from edgesep.cli import data, demo, evaluate, models, separate, train
+from edgesep.cli.common import USER_ERRORS, error, one_line
+
+app = typer.Typer(
+    name="edgesep",
+    help="Audio source separation for edge devices.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+COMMANDS = (demo, separate, models, evaluate, train, data)
+for _module in COMMANDS:
+    _module.register(app)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"edgesep {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Audio source separation for edge devices."""
+
+
+def main() -> None:
+    """Console-script entry point; bad input that a command let through still gets one line."""
+    try:
+        app()
+    except USER_ERRORS as exc:
+        error(one_line(exc))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

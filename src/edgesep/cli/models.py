@@ -1,0 +1,73 @@
+"""``edgesep models``: the zoo as a table (bundled pretrained models, then untrained configs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich import box
+from rich.table import Table
+
+from edgesep.cli.common import console, user_errors
+
+
+def _size(n_bytes: int | None) -> str:
+    if n_bytes is None:
+        return "-"
+    return f"{n_bytes / 1e6:.2f} MB" if n_bytes >= 100_000 else f"{n_bytes / 1e3:.1f} kB"
+
+
+def _count(n: int | None) -> str:
+    if n is None:
+        return "-"
+    return f"{n / 1e6:.2f} M" if n >= 1e6 else f"{n / 1e3:.1f} k"
+
+
+def _status(entry: dict[str, Any]) -> str:
+    """'untrained', or the card's SI-SNRi (flat, or of the first split that reports one)."""
+    if not entry["trained"]:
+        return "untrained"
+    metrics = entry.get("metrics") or {}
+    # a card may keep metrics flat ({"si_snri": ..}) or per split ({"test": {"si_snri": ..}})
+    scopes = [("", metrics)] + [(f" ({k})", v) for k, v in metrics.items() if isinstance(v, dict)]
+    for suffix, scope in scopes:
+        value = scope.get("si_snri")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return f"SI-SNRi {value:.1f} dB{suffix}"
+    return "pretrained"
+
+
+def models() -> None:
+    """List bundled pretrained models and registered (untrained) configs."""
+    from edgesep.zoo import DEFAULT_MODEL, list_entries
+
+    with user_errors():
+        entries = list_entries()
+    table = Table(title="edgesep model zoo", box=box.SIMPLE_HEAD)
+    table.add_column("name", no_wrap=True, style="bold")
+    table.add_column("params", justify="right", no_wrap=True)
+    table.add_column("rate", justify="right", no_wrap=True)
+    table.add_column("sources")
+    table.add_column("causal", no_wrap=True)
+    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("status", min_width=10)  # SI-SNRi from the card
+    for e in entries:
+        name = e["name"] + (" *" if e["name"] == DEFAULT_MODEL else "")
+        table.add_row(
+            name,
+            _count(e["n_params"]),
+            f"{e['sample_rate'] / 1000:g} kHz" if e["sample_rate"] else "-",
+            ",".join(e["source_names"] or []),
+            "yes" if e["causal"] else "no",
+            _size(e["size_bytes"]),
+            _status(e),
+        )
+    console.print(table)
+    if DEFAULT_MODEL in (e["name"] for e in entries):
+        console.print("* the default model")
+    if not any(e["kind"] == "bundled" for e in entries):
+        console.print("no pretrained model installed; configs need training (edgesep train)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("models")(models)

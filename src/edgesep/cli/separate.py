@@ -1,0 +1,99 @@
+"""``edgesep separate``: split audio files into one file per source, streaming from disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import torch
+import typer
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+
+from edgesep.audio import AudioError
+from edgesep.cli.common import console, error, fail, one_line, user_errors
+from edgesep.zoo import DEFAULT_MODEL
+
+
+def set_threads(threads: int | None) -> int:
+    """Use ``threads`` CPU threads for torch (when given); returns the count in force."""
+    if threads is not None:
+        if threads < 1:
+            fail(f"--threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+ThreadsOption = Annotated[
+    int | None, typer.Option(help="CPU threads for torch (default: torch's choice).")
+]
+
+
+def separate(
+    inputs: Annotated[list[Path], typer.Argument(help="Audio files (wav, flac, ogg) to separate.")],
+    out: Annotated[
+        Path, typer.Option("-o", "--out", help="Folder for OUT/<input stem>/<source>.wav.")
+    ],
+    model: Annotated[
+        str, typer.Option("-m", "--model", help="Bundled model name or artifact path.")
+    ] = DEFAULT_MODEL,
+    chunk_seconds: Annotated[float, typer.Option(help="Seconds of audio per model call.")] = 8.0,
+    overlap_seconds: Annotated[
+        float, typer.Option(help="Cross-faded overlap between chunks, seconds.")
+    ] = 1.0,
+    threads: ThreadsOption = None,
+) -> None:
+    """Separate each INPUT into one file per source, at the input's rate, channels and length."""
+    from edgesep.models.apply import separate_file
+    from edgesep.zoo import load
+
+    n_threads = set_threads(threads)
+    with user_errors():
+        sep = load(model)
+    console.print(
+        f"model {model}: {sep.n_params() / 1e6:.3f} M params, {sep.sample_rate} Hz, "
+        f"sources {', '.join(sep.source_names)}; {n_threads} thread(s)"
+    )
+    failed = 0
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as bar:
+        for path in inputs:
+            task = bar.add_task(path.name, total=None)
+
+            def report(done: int, total: int, task_id: TaskID = task) -> None:
+                bar.update(task_id, completed=done, total=total)
+
+            try:
+                written = separate_file(
+                    sep, path, out, chunk_seconds, overlap_seconds, progress=report
+                )
+            except AudioError as exc:
+                bar.remove_task(task)
+                error(one_line(exc))
+                failed += 1
+                continue
+            except (ValueError, OSError) as exc:  # e.g. a bad --chunk-seconds, a full disk
+                bar.remove_task(task)
+                fail(f"{path}: {one_line(exc)}")
+            bar.remove_task(task)
+            folder = next(iter(written.values())).parent
+            console.print(f"{path} -> {folder}/ ({', '.join(p.name for p in written.values())})")
+    if failed:
+        fail(f"{failed} of {len(inputs)} file(s) failed")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("separate")(separate)
