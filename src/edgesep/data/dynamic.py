@@ -1,0 +1,115 @@
+"""Dynamic mixing: a new random pair of utterances for every training example of every epoch.
+
+Utterances from one or more corpora (synthetic and real) are held in memory. Example ``i`` of
+epoch ``e`` is drawn from ``Generator([seed, e, i])``, so a resumed run sees exactly the stream
+it would have seen without the interruption.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from edgesep.data.augment import AugmentConfig, augment
+from edgesep.data.corpus import Utterance, load_corpus
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """One corpus split drawn with relative probability ``weight``."""
+
+    root: str
+    split: str = "train"
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class DynamicMixConfig:
+    pools: tuple[PoolConfig, ...] = ()
+    segment_seconds: float = 3.0
+    n_src: int = 2
+    sample_rate: int = 8000
+    level_range_db: tuple[float, float] = (-5.0, 5.0)  # level of each source vs the first
+    mix_rms_db: tuple[float, float] = (-35.0, -15.0)
+    epoch_size: int = 4000
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+class _Pool:
+    def __init__(self, utts: list[Utterance]) -> None:
+        self.audio = [u.load() for u in utts]
+        self.speaker = np.array([u.speaker for u in utts])
+        self.by_speaker = {s: np.flatnonzero(self.speaker == s) for s in sorted(set(self.speaker))}
+        self.speakers = sorted(self.by_speaker)
+
+
+class DynamicMixDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Items: (mix (1, T), sources (S, T)) float32 tensors, T = segment length."""
+
+    def __init__(self, cfg: DynamicMixConfig, seed: int = 0) -> None:
+        if not cfg.pools:
+            raise ValueError("dynamic mixing needs at least one corpus pool")
+        self.cfg = cfg
+        self.seed = seed
+        self.epoch = 0
+        self.pools = []
+        for p in cfg.pools:
+            utts = load_corpus(Path(p.root), p.split)
+            if any(u.sample_rate != cfg.sample_rate for u in utts):
+                raise ValueError(f"{p.root}/{p.split}: corpus is not at {cfg.sample_rate} Hz")
+            self.pools.append(_Pool(utts))
+        w = np.array([p.weight for p in cfg.pools], dtype=float)
+        self.weights = w / w.sum()
+        self.n_samples = int(round(cfg.segment_seconds * cfg.sample_rate))
+
+    def __len__(self) -> int:
+        return self.cfg.epoch_size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _source(self, rng: np.random.Generator, used: set[str]) -> tuple[np.ndarray, str]:
+        pool = self.pools[int(rng.choice(len(self.pools), p=self.weights))]
+        free = [s for s in pool.speakers if s not in used]
+        speaker = free[int(rng.integers(len(free)))]
+        idx = pool.by_speaker[speaker]
+        x = pool.audio[int(idx[int(rng.integers(len(idx)))])]
+        # crop a little more than a segment first so augmentation stays cheap
+        margin = int(self.n_samples * 1.25)
+        if len(x) > margin:
+            start = int(rng.integers(len(x) - margin + 1))
+            x = x[start : start + margin]
+        x = augment(x, rng, self.cfg.sample_rate, self.cfg.augment)
+        out = np.zeros(self.n_samples, dtype=np.float32)
+        if len(x) >= self.n_samples:
+            start = int(rng.integers(len(x) - self.n_samples + 1))
+            out[:] = x[start : start + self.n_samples]
+        else:
+            start = int(rng.integers(self.n_samples - len(x) + 1))
+            out[start : start + len(x)] = x
+        return out, speaker
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        used: set[str] = set()
+        sources = []
+        for k in range(self.cfg.n_src):
+            x, speaker = self._source(rng, used)
+            used.add(speaker)
+            rms = np.sqrt(np.mean(x**2)) + 1e-8
+            level = 0.0 if k == 0 else rng.uniform(*self.cfg.level_range_db)
+            sources.append(x / rms * 10 ** (level / 20))
+        s = np.stack(sources)
+        mix = s.sum(axis=0)
+        gain = 10 ** (rng.uniform(*self.cfg.mix_rms_db) / 20) / (np.sqrt(np.mean(mix**2)) + 1e-8)
+        peak = np.abs(mix).max() * gain
+        if peak > 0.99:
+            gain *= 0.99 / peak
+        return (
+            torch.from_numpy((mix * gain)[None].astype(np.float32)),
+            torch.from_numpy((s * gain).astype(np.float32)),
+        )

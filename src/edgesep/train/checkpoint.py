@@ -1,0 +1,49 @@
+"""Training checkpoints: model weights (safetensors), optimiser state and a JSON state file.
+
+A checkpoint is a folder written under a temporary name and renamed into place, so a kill at any
+moment leaves the previous checkpoint intact. The optimiser state is a plain state dict of
+tensors and numbers, saved with ``torch.save`` and read back with ``weights_only=True`` (no
+classes are unpickled).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+
+def save_checkpoint(
+    folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]
+) -> Path:
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
+    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    (tmp / "state.json").write_text(json.dumps(state, indent=2))
+    old = folder.with_name(f".{folder.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def load_checkpoint(
+    folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None
+) -> dict[str, Any]:
+    """Restore ``model`` (and ``optimizer``) in place; returns the saved state dict."""
+    if not (folder / "state.json").is_file():
+        raise FileNotFoundError(f"{folder}: no checkpoint here (state.json missing)")
+    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    if optimizer is not None:
+        optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
+    state: dict[str, Any] = json.loads((folder / "state.json").read_text())
+    return state
