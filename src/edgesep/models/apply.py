@@ -26,7 +26,7 @@ from edgesep.models.base import Separator
 def _frame_hop(model: Separator) -> int:
     # Chunk starts land on multiples of the model's frame hop (when it has one), so every chunk
     # sees the frame grid the whole signal would: only then can chunked equal whole-file output.
-    hop = getattr(model, "hop", 1)
+    hop = model.hop
     return hop if isinstance(hop, int) and hop > 0 else 1
 
 

@@ -19,7 +19,9 @@ class Separator(nn.Module, ABC):
     """Base class: a waveform-in, sources-out separation model.
 
     Attributes every subclass sets: ``sample_rate``, ``n_src``, ``source_names``, ``causal``,
-    ``lookahead_samples`` and ``config`` (its frozen config dataclass).
+    ``lookahead_samples`` and ``config`` (its frozen config dataclass). ``hop`` is the frame hop
+    in samples: the output is shift-equivariant only for shifts that are multiples of it, so
+    chunked inference aligns its chunks to it.
     """
 
     family: ClassVar[str]
@@ -30,6 +32,7 @@ class Separator(nn.Module, ABC):
     causal: bool
     lookahead_samples: int
     config: Any
+    hop: int = 1
 
     @abstractmethod
     def forward(self, mix: torch.Tensor) -> torch.Tensor:
@@ -52,4 +55,9 @@ class Separator(nn.Module, ABC):
         """
         from edgesep.models.apply import separate_array
 
-        return separate_array(self, waveform, sample_rate, chunk_seconds, overlap_seconds)
+        was_training = self.training
+        self.eval()
+        try:
+            return separate_array(self, waveform, sample_rate, chunk_seconds, overlap_seconds)
+        finally:
+            self.train(was_training)
