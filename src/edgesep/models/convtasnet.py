@@ -51,6 +51,13 @@ class ConvTasNetConfig:
             raise ValueError("source_names must name n_src sources")
 
 
+def _traceable_max(a: int, b: int) -> int:
+    """``max(a, b)``; while tracing for export, sizes are 0-dim tensors and this stays in-graph."""
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return torch.maximum(a, b)
+    return max(a, b)
+
+
 @FAMILIES.register("convtasnet")
 class ConvTasNet(Separator):
     """Time-domain masking network.
@@ -101,10 +108,11 @@ class ConvTasNet(Separator):
             raise ValueError(f"expected (B, C, T), got shape {tuple(mix.shape)}")
         n_batch, n_chan, n_time = mix.shape
         x = mix.reshape(n_batch * n_chan, 1, n_time)
-        # pad so the frames tile the signal exactly: T' = L + k * hop
-        n_frames = max(1, -(-(n_time - self.config.kernel_size) // self.hop) + 1)
-        pad = (n_frames - 1) * self.hop + self.config.kernel_size - n_time
-        x = F.pad(x, (0, pad))
+        # pad so the frames tile the signal exactly: T' = L + k * hop, k >= 0. That pad is L - T
+        # for T <= L and (L - T) mod hop otherwise, i.e. the larger of the two; written without
+        # Python's max() so an ONNX trace keeps it a function of the (dynamic) input length.
+        short = self.config.kernel_size - n_time
+        x = F.pad(x, (0, _traceable_max(short, short % self.hop)))
         w = self.encoder(x)  # (B*C, N, frames)
         masks = self.mask(w)  # (B*C, S, N, frames)
         y = self.decoder((masks * w.unsqueeze(1)).flatten(0, 1))  # (B*C*S, 1, T')

@@ -1,0 +1,225 @@
+"""Conformance suite for every registered model config (the Separator contract of DESIGN.md).
+
+Heavier checks skip ``convtasnet-paper`` (5 M parameters) to keep the run fast on 2 CPU cores;
+its size is still checked against the paper.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from edgesep.export import ParityError, check_parity, export_onnx
+from edgesep.models.base import Separator
+from edgesep.models.zoo_registry import build, list_configs
+
+ALL = [name for name, _ in list_configs()]
+HEAVY = {"convtasnet-paper"}
+LIGHT = [name for name in ALL if name not in HEAVY]
+CAUSAL = [name for name in LIGHT if build(name).causal]
+
+
+def make(name: str, seed: int = 0, **overrides: object) -> Separator:
+    torch.manual_seed(seed)
+    model: Separator = build(name, **overrides)
+    return model
+
+
+def noise(*shape: int, seed: int = 0) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def test_registry_lists_the_known_configs() -> None:
+    assert {"convtasnet-paper", "convtasnet-tiny", "convtasnet-tiny-causal"} <= set(ALL)
+    assert CAUSAL, "at least one causal config is registered"
+
+
+def test_paper_size_matches_the_paper() -> None:
+    # Luo & Mesgarani 2019, N=512 L=16 B=128 H=512 Sc=128 P=3 X=8 R=3: 5.05 M parameters
+    model = make("convtasnet-paper")
+    c = model.config
+    assert (c.n_filters, c.kernel_size, c.bn_chan, c.hid_chan, c.skip_chan) == (
+        512,
+        16,
+        128,
+        512,
+        128,
+    )
+    assert (c.conv_kernel_size, c.n_blocks, c.n_repeats) == (3, 8, 3)
+    assert model.n_params() == pytest.approx(5.05e6, rel=0.01)
+
+
+def test_tiny_is_edge_sized() -> None:
+    assert make("convtasnet-tiny").n_params() <= 500_000
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_contract_attributes(name: str) -> None:
+    model = make(name)
+    assert isinstance(model, Separator)
+    assert model.sample_rate > 0 and model.n_src >= 1
+    assert len(model.source_names) == model.n_src
+    assert model.lookahead_samples >= 0
+    assert model.causal == model.config.causal
+
+
+@pytest.mark.parametrize("name", LIGHT)
+@pytest.mark.parametrize("n_time", [1, 7, 8001])
+def test_shape_and_finite_for_odd_lengths_and_stereo(name: str, n_time: int) -> None:
+    model = make(name).eval()
+    mix = noise(2, 2, n_time)
+    with torch.no_grad():
+        out = model(mix)
+        right = model(mix[:, 1:])
+    assert out.shape == (2, model.n_src, 2, n_time)
+    assert torch.isfinite(out).all()
+    # channels are separated independently: the stereo output's right channel is the mono output
+    torch.testing.assert_close(out[:, :, 1:], right, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", LIGHT)
+def test_rejects_input_without_channel_axis(name: str) -> None:
+    with pytest.raises(ValueError, match=r"\(B, C, T\)"):
+        make(name)(noise(2, 100))
+
+
+def _dead_parameters(model: Separator) -> set[str]:
+    """Parameters that get no gradient by construction.
+
+    With a skip path (skip_chan > 0) the mask is computed from the summed skip outputs, so the
+    residual output of the last TCN block, and its res_conv, feed nothing (as in the paper, whose
+    5.05 M count includes it).
+    """
+    if getattr(model.config, "skip_chan", 0) == 0:
+        return set()
+    last = len(model.blocks) - 1
+    return {f"blocks.{last}.res_conv.weight", f"blocks.{last}.res_conv.bias"}
+
+
+@pytest.mark.parametrize("name", LIGHT)
+def test_gradients_reach_every_parameter(name: str) -> None:
+    model = make(name).train()
+    out = model(noise(2, 1, 1000))
+    (out * noise(*out.shape, seed=1)).sum().backward()
+    no_grad = {
+        k for k, p in model.named_parameters() if p.grad is None or not bool(p.grad.abs().sum() > 0)
+    }
+    assert no_grad == _dead_parameters(model)
+    for k, p in model.named_parameters():
+        assert p.grad is None or torch.isfinite(p.grad).all(), k
+
+
+@pytest.mark.parametrize("name", LIGHT)
+def test_train_mode_equals_eval_mode(name: str) -> None:
+    # training mode computes the depthwise convs as shifted products; eval uses Conv1d
+    model = make(name)
+    mix = noise(2, 1, 3001)
+    with torch.no_grad():
+        train_out = model.train()(mix)
+        eval_out = model.eval()(mix)
+    assert all(b.training is False for b in model.blocks)
+    torch.testing.assert_close(train_out, eval_out, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", LIGHT)
+def test_state_dict_round_trip_through_safetensors(name: str, tmp_path: Path) -> None:
+    model = make(name, seed=0).eval()
+    path = tmp_path / "weights.safetensors"
+    save_file(model.state_dict(), str(path))
+    fresh = make(name, seed=1).eval()
+    mix = noise(1, 1, 2000)
+    with torch.no_grad():
+        assert not torch.equal(fresh(mix), model(mix)), "a different seed should differ"
+        fresh.load_state_dict(load_file(str(path)), strict=True)
+        assert torch.equal(fresh(mix), model(mix))
+    for key, value in model.state_dict().items():
+        assert torch.equal(fresh.state_dict()[key], value), key
+
+
+def _causal_models() -> list[tuple[str, dict[str, object]]]:
+    cases: list[tuple[str, dict[str, object]]] = [(name, {}) for name in CAUSAL]
+    cases.append(("convtasnet-test", {"causal": True, "norm": "cLN"}))
+    return cases
+
+
+def _perturb_after(mix: torch.Tensor, start: int) -> torch.Tensor:
+    changed = mix.clone()
+    changed[..., start:] += noise(*changed[..., start:].shape, seed=7)
+    return changed
+
+
+@pytest.mark.parametrize(("name", "overrides"), _causal_models())
+def test_causal_output_ignores_the_future(name: str, overrides: dict[str, object]) -> None:
+    model = make(name, **overrides).eval()
+    assert model.causal
+    look = model.lookahead_samples
+    # a frame boundary: there sample t + lookahead is in the last frame that reaches t
+    t = 40 * getattr(model, "hop", 1)
+    mix = noise(1, 1, t + look + 600)
+    with torch.no_grad():
+        base = model(mix)
+        later = model(_perturb_after(mix, t + look + 1))
+        at_edge = model(_perturb_after(mix, t + look))
+    torch.testing.assert_close(later[..., : t + 1], base[..., : t + 1], rtol=0, atol=1e-6)
+    # the stated lookahead is not larger than needed: sample t + lookahead does reach time t
+    assert (at_edge[..., t] - base[..., t]).abs().max() > 1e-5
+    assert (later[..., t + 1 :] - base[..., t + 1 :]).abs().max() > 1e-3
+
+
+def test_non_causal_model_does_see_the_future() -> None:
+    # the probe above can detect leakage: a gLN model's past changes with its future
+    model = make("convtasnet-test").eval()
+    mix = noise(1, 1, 1500)
+    with torch.no_grad():
+        base, later = model(mix), model(_perturb_after(mix, 1000))
+    assert (later[..., :500] - base[..., :500]).abs().max() > 1e-5
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"causal": True, "norm": "gLN"}, "cLN"),
+        ({"kernel_size": 15}, "even"),
+        ({"source_names": ("a", "b", "c")}, "n_src"),
+    ],
+)
+def test_config_validation(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build("convtasnet-test", **overrides)
+
+
+def test_unknown_config_name_lists_known_ones() -> None:
+    with pytest.raises(KeyError, match="convtasnet-tiny"):
+        build("convtasnet-tyni")
+
+
+def test_onnx_export_matches_eager_at_other_lengths(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    model = make("convtasnet-test").eval()
+    path = export_onnx(model, tmp_path / "model.onnx", example_seconds=1.0)
+    assert path.exists() and not model.training
+    assert not list(tmp_path.glob("*.tmp")), "no temporary file left behind"
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (inp,), (out,) = session.get_inputs(), session.get_outputs()
+    assert (inp.name, out.name) == ("mix", "sources")
+    assert isinstance(inp.shape[0], str) and isinstance(inp.shape[2], str)
+    # traced at 8000 samples; other lengths prove the time axis is really dynamic
+    worst = check_parity(model, path, lengths=[4001, 12345], rtol=1e-4, atol=1e-5)
+    assert 0 <= worst <= 1e-4
+    meta = session.get_modelmeta().custom_metadata_map
+    assert meta["edgesep.sample_rate"] == "8000" and meta["edgesep.n_src"] == "2"
+
+
+def test_parity_check_fails_when_the_graph_is_stale(tmp_path: Path) -> None:
+    model = make("convtasnet-test").eval()
+    path = export_onnx(model, tmp_path / "model.onnx", example_seconds=0.25)
+    with torch.no_grad():
+        model.decoder.weight.mul_(1.01)
+    with pytest.raises(ParityError, match="T=3000"):
+        check_parity(model, path, lengths=[3000])
+    assert np.isfinite(check_parity(model, path, lengths=[3000], rtol=1.0, atol=1.0))
