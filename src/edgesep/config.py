@@ -57,7 +57,7 @@ def from_dict(cls: type[C], data: dict[str, Any]) -> C:
             f"known: {', '.join(sorted(names))}"
         )
     kwargs = {k: _coerce(hints[k], v) for k, v in data.items()}
-    return cls(**kwargs)  # type: ignore[return-value]
+    return cls(**kwargs)
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

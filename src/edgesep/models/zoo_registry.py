@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgesep.config import from_dict, to_dict
+from edgesep.models.base import Separator
 from edgesep.registry import Registry
 
 
@@ -19,7 +20,7 @@ class NamedConfig:
     config: Any
 
 
-FAMILIES: Registry[type] = Registry("model family")
+FAMILIES: Registry[type[Separator]] = Registry("model family")
 MODELS: Registry[NamedConfig] = Registry("model config")
 
 
@@ -32,7 +33,7 @@ def _ensure_loaded() -> None:
     from edgesep.models import convtasnet  # noqa: F401
 
 
-def build(name: str, **overrides: Any) -> Any:
+def build(name: str, **overrides: Any) -> Separator:
     """Instantiate registered config ``name`` with field ``overrides``."""
     _ensure_loaded()
     named = MODELS.get(name)
@@ -41,7 +42,7 @@ def build(name: str, **overrides: Any) -> Any:
     return build_from_dict(named.family, cfg)
 
 
-def build_from_dict(family: str, cfg: dict[str, Any]) -> Any:
+def build_from_dict(family: str, cfg: dict[str, Any]) -> Separator:
     _ensure_loaded()
     cls = FAMILIES.get(family)
     return cls(from_dict(cls.config_class, cfg))

@@ -47,9 +47,7 @@ class TCNBlock(nn.Module):
         self.norm1 = make_norm(norm, hid_chan)
         self.total_pad = (kernel_size - 1) * dilation
         self.causal = causal
-        self.dconv = nn.Conv1d(
-            hid_chan, hid_chan, kernel_size, dilation=dilation, groups=hid_chan
-        )
+        self.dconv = nn.Conv1d(hid_chan, hid_chan, kernel_size, dilation=dilation, groups=hid_chan)
         self.act2 = make_act(act, hid_chan)
         self.norm2 = make_norm(norm, hid_chan)
         self.res_conv = nn.Conv1d(hid_chan, bn_chan, 1)
