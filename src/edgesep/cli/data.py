@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Literal
 
 import typer
 
@@ -14,12 +15,12 @@ data_app = typer.Typer(help="Generate speech corpora and mixture sets.", no_args
 
 @data_app.command("synth-speech")
 def synth_speech(
-    out: Path = typer.Argument(..., help="Output corpus folder."),
-    n_train: int = typer.Option(3000, help="Training utterances."),
-    n_valid: int = typer.Option(150, help="Validation utterances."),
-    n_test: int = typer.Option(300, help="Test utterances."),
-    sample_rate: int = typer.Option(8000),
-    seed: int = typer.Option(0),
+    out: Annotated[Path, typer.Argument(help="Output corpus folder.")],
+    n_train: Annotated[int, typer.Option(help="Training utterances.")] = 3000,
+    n_valid: Annotated[int, typer.Option(help="Validation utterances.")] = 150,
+    n_test: Annotated[int, typer.Option(help="Test utterances.")] = 300,
+    sample_rate: Annotated[int, typer.Option()] = 8000,
+    seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
     """Synthetic speech of many eSpeak NG voices (splits disjoint in voices and sentences)."""
     from edgesep.data.synth.speech import generate_synthetic_corpus
@@ -32,9 +33,9 @@ def synth_speech(
 
 @data_app.command("real-speech")
 def real_speech(
-    out: Path = typer.Argument(..., help="Output corpus folder."),
-    sample_rate: int = typer.Option(8000),
-    seed: int = typer.Option(0),
+    out: Annotated[Path, typer.Argument(help="Output corpus folder.")],
+    sample_rate: Annotated[int, typer.Option()] = 8000,
+    seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
     """The real-speech pool from Debian packages (scripts/install_speech_packages.sh)."""
     from edgesep.data.realspeech import build_real_corpus
@@ -46,14 +47,14 @@ def real_speech(
 
 @data_app.command("mix")
 def mix(
-    corpus: Path = typer.Argument(..., help="Utterance corpus folder."),
-    out: Path = typer.Argument(..., help="Output mixture folder (mix/ s1/ s2/)."),
-    split: str = typer.Option("test", help="Corpus split to draw from."),
-    n: int = typer.Option(300, help="Number of mixtures."),
-    sample_rate: int = typer.Option(8000),
-    mode: str = typer.Option("min", help="min (truncate) or max (zero-pad)."),
-    seed: int = typer.Option(0),
-    overwrite: bool = typer.Option(False),
+    corpus: Annotated[Path, typer.Argument(help="Utterance corpus folder.")],
+    out: Annotated[Path, typer.Argument(help="Output mixture folder (mix/ s1/ s2/).")],
+    split: Annotated[str, typer.Option(help="Corpus split to draw from.")] = "test",
+    n: Annotated[int, typer.Option(help="Number of mixtures.")] = 300,
+    sample_rate: Annotated[int, typer.Option()] = 8000,
+    mode: Annotated[str, typer.Option(help="min (truncate) or max (zero-pad).")] = "min",
+    seed: Annotated[int, typer.Option()] = 0,
+    overwrite: Annotated[bool, typer.Option()] = False,
 ) -> None:
     """WSJ0-2mix-style two-speaker mixtures with a LibriMix-style metadata CSV and a card."""
     from edgesep.data.corpus import load_corpus
@@ -61,6 +62,7 @@ def mix(
 
     if mode not in ("min", "max"):
         raise typer.BadParameter("mode must be min or max")
+    mix_mode: Literal["min", "max"] = "min" if mode == "min" else "max"
     with user_errors(), progress_callback("mixing") as cb:
         utts = load_corpus(corpus, split)
         build_mixtures(
@@ -68,9 +70,9 @@ def mix(
             out,
             n,
             sample_rate,
-            mode,
+            mix_mode,
             seed=seed,
-            progress=cb,  # type: ignore[arg-type]
+            progress=cb,
             overwrite=overwrite,
         )
     console.print(f"{n} mixtures written to {out}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -12,12 +13,16 @@ from edgesep.cli.common import console, user_errors
 def register(app: typer.Typer) -> None:
     @app.command()
     def train(
-        config: Path = typer.Argument(
-            ..., help="Training recipe (YAML), e.g. configs/train/*.yaml"
-        ),
-        overrides: list[str] = typer.Argument(None, help="key=value overrides, e.g. lr=5e-4"),
-        resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoints/last."),
-        threads: int = typer.Option(0, help="CPU threads (0: the config's value)."),
+        config: Annotated[
+            Path, typer.Argument(help="Training recipe (YAML), e.g. configs/train/*.yaml")
+        ],
+        overrides: Annotated[
+            list[str] | None, typer.Argument(help="key=value overrides, e.g. lr=0.0005")
+        ] = None,
+        resume: Annotated[
+            bool, typer.Option("--resume", help="Continue from OUT/checkpoints/last.")
+        ] = False,
+        threads: Annotated[int, typer.Option(help="CPU threads (0: the config's value).")] = 0,
     ) -> None:
         """Train a separation model on dynamically mixed speech; checkpoints and resumes."""
         from edgesep.config import apply_overrides, from_dict, load_file

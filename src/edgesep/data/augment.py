@@ -28,17 +28,28 @@ def speed_perturb(x: np.ndarray, factor: float, sample_rate: int) -> np.ndarray:
     return soxr.resample(x, sample_rate * factor, sample_rate, "HQ").astype(np.float32)
 
 
+def band_filter(
+    x: np.ndarray,
+    sample_rate: int,
+    highpass_hz: float | None = None,
+    lowpass_hz: float | None = None,
+) -> np.ndarray:
+    """A channel of limited bandwidth: 4th-order Butterworth high-pass, then 6th-order low-pass."""
+    nyq = sample_rate / 2
+    y = x
+    if highpass_hz is not None:
+        y = sps.sosfilt(sps.butter(4, highpass_hz / nyq, "highpass", output="sos"), y)
+    if lowpass_hz is not None:
+        y = sps.sosfilt(sps.butter(6, lowpass_hz / nyq, "lowpass", output="sos"), y)
+    return np.asarray(y, dtype=np.float32)
+
+
 def band_limit(x: np.ndarray, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
     """Random telephone-like channel: high-pass at 50-300 Hz and/or low-pass at 45-95 % Nyquist."""
     nyq = sample_rate / 2
-    y = x
-    if rng.random() < 0.7:
-        sos = sps.butter(4, rng.uniform(50, 300) / nyq, "highpass", output="sos")
-        y = sps.sosfilt(sos, y)
-    if rng.random() < 0.7:
-        sos = sps.butter(6, rng.uniform(0.45, 0.95), "lowpass", output="sos")
-        y = sps.sosfilt(sos, y)
-    return np.asarray(y, dtype=np.float32)
+    highpass = float(rng.uniform(50, 300)) if rng.random() < 0.7 else None
+    lowpass = float(rng.uniform(0.45, 0.95)) * nyq if rng.random() < 0.7 else None
+    return band_filter(x, sample_rate, highpass, lowpass)
 
 
 def synthetic_rir(rt60: float, rng: np.random.Generator, sample_rate: int) -> np.ndarray:

@@ -37,7 +37,9 @@ def load_corpus(root: str | Path, split: str) -> list[Utterance]:
     """All utterances of ``split`` under ``root``, sorted for determinism."""
     base = Path(root) / split
     if not base.is_dir():
-        raise FileNotFoundError(f"{base}: no such corpus split (expected ROOT/{split}/SPEAKER/*.wav)")
+        raise FileNotFoundError(
+            f"{base}: no such corpus split (expected ROOT/{split}/SPEAKER/*.wav)"
+        )
     out = []
     for path in sorted(base.glob("*/*.wav")):
         info = sf.info(str(path))

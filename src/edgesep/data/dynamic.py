@@ -39,6 +39,15 @@ class DynamicMixConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
+@dataclass(frozen=True)
+class MixExample:
+    """One drawn example: mixture (1, T), sources (S, T) and the speaker of each source."""
+
+    mix: np.ndarray
+    sources: np.ndarray
+    speakers: tuple[str, ...]
+
+
 class _Pool:
     def __init__(self, utts: list[Utterance]) -> None:
         self.audio = [u.load() for u in utts]
@@ -63,8 +72,18 @@ class DynamicMixDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
                 raise ValueError(f"{p.root}/{p.split}: corpus is not at {cfg.sample_rate} Hz")
             self.pools.append(_Pool(utts))
         w = np.array([p.weight for p in cfg.pools], dtype=float)
+        if (w < 0).any() or not w.sum() > 0:
+            raise ValueError(f"pool weights must be >= 0 with a positive sum, got {w.tolist()}")
         self.weights = w / w.sum()
-        self.n_samples = int(round(cfg.segment_seconds * cfg.sample_rate))
+        n_speakers = len(
+            {s for pool, wk in zip(self.pools, w, strict=True) if wk > 0 for s in pool.speakers}
+        )
+        if n_speakers < cfg.n_src:
+            raise ValueError(
+                f"dynamic mixing of {cfg.n_src} sources needs as many speakers, "
+                f"the pools hold {n_speakers}"
+            )
+        self.n_samples = round(cfg.segment_seconds * cfg.sample_rate)
 
     def __len__(self) -> int:
         return self.cfg.epoch_size
@@ -73,7 +92,13 @@ class DynamicMixDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self.epoch = epoch
 
     def _source(self, rng: np.random.Generator, used: set[str]) -> tuple[np.ndarray, str]:
-        pool = self.pools[int(rng.choice(len(self.pools), p=self.weights))]
+        weights = self.weights
+        if used:
+            # a pool whose speakers are all taken cannot give this source
+            open_ = np.array([any(s not in used for s in p.speakers) for p in self.pools])
+            if not open_.all():
+                weights = np.where(open_, weights, 0.0) / weights[open_].sum()
+        pool = self.pools[int(rng.choice(len(self.pools), p=weights))]
         free = [s for s in pool.speakers if s not in used]
         speaker = free[int(rng.integers(len(free)))]
         idx = pool.by_speaker[speaker]
@@ -93,13 +118,16 @@ class DynamicMixDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             out[start : start + len(x)] = x
         return out, speaker
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def draw(self, index: int) -> MixExample:
+        """Example ``index`` of the current epoch, with the speakers behind its sources."""
         rng = np.random.default_rng([self.seed, self.epoch, index])
         used: set[str] = set()
+        speakers = []
         sources = []
         for k in range(self.cfg.n_src):
             x, speaker = self._source(rng, used)
             used.add(speaker)
+            speakers.append(speaker)
             rms = np.sqrt(np.mean(x**2)) + 1e-8
             level = 0.0 if k == 0 else rng.uniform(*self.cfg.level_range_db)
             sources.append(x / rms * 10 ** (level / 20))
@@ -109,7 +137,12 @@ class DynamicMixDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         peak = np.abs(mix).max() * gain
         if peak > 0.99:
             gain *= 0.99 / peak
-        return (
-            torch.from_numpy((mix * gain)[None].astype(np.float32)),
-            torch.from_numpy((s * gain).astype(np.float32)),
+        return MixExample(
+            mix=(mix * gain)[None].astype(np.float32),
+            sources=(s * gain).astype(np.float32),
+            speakers=tuple(speakers),
         )
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        example = self.draw(index)
+        return torch.from_numpy(example.mix), torch.from_numpy(example.sources)

@@ -30,8 +30,13 @@ APT_PACKAGES = (
 )
 # Held-out speakers: two asterisk voices (one female, the only male) and three klettres speakers.
 DEFAULT_SPLITS = {
-    "test": ("asterisk-fr_CA_f_June", "asterisk-it_IT_m_Carlo", "klettres-de", "klettres-nl",
-             "klettres-pt_BR"),
+    "test": (
+        "asterisk-fr_CA_f_June",
+        "asterisk-it_IT_m_Carlo",
+        "klettres-de",
+        "klettres-nl",
+        "klettres-pt_BR",
+    ),
     "valid": ("klettres-cs", "klettres-da"),
 }
 
@@ -63,10 +68,16 @@ def _load(path: Path, sample_rate: int) -> np.ndarray:
 def join_clips(
     clips: list[np.ndarray], rng: np.random.Generator, sample_rate: int, min_seconds: float
 ) -> list[np.ndarray]:
-    """Concatenate clips with 0.1-0.35 s pauses into utterances of at least ``min_seconds``."""
-    out, current, length = [], [], 0
+    """Concatenate clips with 0.1-0.35 s pauses into utterances of at least ``min_seconds``.
+
+    The clips left over at the end form one more, shorter utterance if they reach half of
+    ``min_seconds``, and are dropped otherwise.
+    """
+    out: list[np.ndarray] = []
+    current: list[np.ndarray] = []
+    length = 0
     for clip in clips:
-        if length:
+        if current:
             gap = np.zeros(int(rng.uniform(0.1, 0.35) * sample_rate), dtype=np.float32)
             current.append(gap)
             length += len(gap)
@@ -75,7 +86,7 @@ def join_clips(
         if length >= min_seconds * sample_rate:
             out.append(np.concatenate(current))
             current, length = [], 0
-    if length >= 0.5 * min_seconds * sample_rate:
+    if current and length >= 0.5 * min_seconds * sample_rate:
         out.append(np.concatenate(current))
     return out
 
@@ -87,16 +98,36 @@ def build_real_corpus(
     min_seconds: float = 4.0,
     held_out: dict[str, tuple[str, ...]] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    asterisk_root: Path = ASTERISK_ROOT,
+    klettres_root: Path = KLETTRES_ROOT,
 ) -> Path:
-    """Write the real-speech pool as ``out_dir/<split>/<speaker>/<utt>.wav`` plus a card."""
-    speakers = find_speakers()
+    """Write the real-speech pool as ``out_dir/<split>/<speaker>/<utt>.wav`` plus a card.
+
+    ``held_out`` maps a split (valid, test) to the speakers it takes (default
+    :data:`DEFAULT_SPLITS`); every other speaker goes to train. Utterances last at least
+    ``min_seconds``, except for a speaker's last one (see :func:`join_clips`).
+    """
+    speakers = find_speakers(Path(asterisk_root), Path(klettres_root))
     if not speakers:
         raise FileNotFoundError(
-            f"no real-speech recordings under {ASTERISK_ROOT} or {KLETTRES_ROOT}; install them "
+            f"no real-speech recordings under {asterisk_root} or {klettres_root}; install them "
             f"with: apt-get install {APT_PACKAGES}"
         )
-    held = held_out or DEFAULT_SPLITS
-    split_of = {spk: split for split, spks in held.items() for spk in spks}
+    held = DEFAULT_SPLITS if held_out is None else held_out
+    split_of: dict[str, str] = {}
+    for split, spks in held.items():
+        if split not in SPLITS:
+            raise ValueError(f"held_out: unknown split {split!r}; expected one of {SPLITS}")
+        for spk in spks:
+            if spk not in speakers:
+                raise ValueError(
+                    f"held_out: no speaker {spk!r} among the recordings found "
+                    f"({', '.join(sorted(speakers))})"
+                )
+            if split_of.setdefault(spk, split) != split:
+                raise ValueError(
+                    f"held_out: speaker {spk!r} is in both {split_of[spk]} and {split}"
+                )
     rng = np.random.default_rng(seed)
     counts = dict.fromkeys(SPLITS, 0)
     with atomic_dir(out_dir) as tmp:
@@ -106,8 +137,11 @@ def build_real_corpus(
             clips = [trim_silence(_load(files[i], sample_rate), sample_rate) for i in order]
             clips = [c for c in clips if len(c) > 0.05 * sample_rate]
             for k, utt in enumerate(join_clips(clips, rng, sample_rate, min_seconds)):
-                write_wav(tmp / split / speaker / f"{speaker}_{k:04d}.wav", rms_normalize(utt),
-                          sample_rate)
+                write_wav(
+                    tmp / split / speaker / f"{speaker}_{k:04d}.wav",
+                    rms_normalize(utt),
+                    sample_rate,
+                )
                 counts[split] += 1
             if progress:
                 progress(n + 1, len(speakers))

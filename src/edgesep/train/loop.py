@@ -32,6 +32,7 @@ from edgesep.metrics.sisnr import si_snr
 from edgesep.models.artifact import save_artifact, software_versions
 from edgesep.models.base import Separator
 from edgesep.models.zoo_registry import build
+from edgesep.sysinfo import cpu_description
 from edgesep.train.checkpoint import load_checkpoint, save_checkpoint
 
 
@@ -65,7 +66,9 @@ def _device(name: str) -> torch.device:
 
 
 @torch.no_grad()
-def validate(model: Separator, dirs: tuple[str, ...], device: torch.device, max_items: int) -> dict[str, float]:
+def validate(
+    model: Separator, dirs: tuple[str, ...], device: torch.device, max_items: int
+) -> dict[str, float]:
     """Mean SI-SNRi (dB) per validation folder and over all, on whole utterances."""
     model.eval()
     out: dict[str, float] = {}
@@ -73,7 +76,8 @@ def validate(model: Separator, dirs: tuple[str, ...], device: torch.device, max_
     for d in dirs:
         ds = MixtureDataset(d, max_items=max_items or None)
         scores = []
-        for item in ds:
+        for i in range(len(ds)):
+            item = ds[i]
             mix = torch.from_numpy(item["mix"]).to(device)
             ref = torch.from_numpy(item["sources"]).to(device)[None]
             est = model(mix[None, None])[:, :, 0]
@@ -86,23 +90,15 @@ def validate(model: Separator, dirs: tuple[str, ...], device: torch.device, max_
     return out
 
 
-def _hardware() -> str:
-    import os
-
-    cpu = "unknown CPU"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores"
-
-
 def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None) -> Path:
     """Train and return the path of the best model artifact (``OUT/best``)."""
     console = console or Console()
+    if not cfg.valid_dirs:
+        raise ValueError("valid_dirs is empty: training keeps the model that validates best")
+    if cfg.data.epoch_size < cfg.batch_size:
+        raise ValueError(
+            f"data.epoch_size ({cfg.data.epoch_size}) is smaller than batch_size ({cfg.batch_size})"
+        )
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     device = _device(cfg.device)
@@ -111,14 +107,23 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
     model: Separator = build(cfg.model, **cfg.model_overrides).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     dataset = DynamicMixDataset(cfg.data, seed=cfg.seed)
-    state: dict[str, Any] = {"step": 0, "best": -math.inf, "bad_evals": 0, "lr_bad": 0,
-                             "lr": cfg.lr, "train_seconds": 0.0, "history": []}
+    state: dict[str, Any] = {
+        "step": 0,
+        "best": -math.inf,
+        "bad_evals": 0,
+        "lr_bad": 0,
+        "lr": cfg.lr,
+        "train_seconds": 0.0,
+        "history": [],
+    }
     last = out / "checkpoints" / "last"
     if resume and last.exists():
         state = load_checkpoint(last, model, opt)
         console.print(f"resumed from {last} at step {state['step']}")
     elif not resume and (out / "log.jsonl").exists():
-        raise FileExistsError(f"{out}: holds a previous run; pass --resume or choose another out_dir")
+        raise FileExistsError(
+            f"{out}: holds a previous run; pass --resume or choose another out_dir"
+        )
     (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
     data_cards = {p.root: read_card(p.root) for p in cfg.data.pools}
     console.print(
@@ -132,7 +137,6 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
         stop["now"] = True
 
     old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    log = (out / "log.jsonl").open("a")
 
     def checkpoint() -> None:
         save_checkpoint(last, model, opt, state)
@@ -140,11 +144,17 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
     steps_per_epoch = len(dataset) // cfg.batch_size
     t_last_ckpt = time.time()
     t_start = time.time() - state["train_seconds"]
-    progress = Progress(TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                        TextColumn("{task.description}"), TimeElapsedColumn(), console=console)
+    progress = Progress(
+        TextColumn("[bold]train"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
     done_reason = "max_steps"
     try:
-        with progress:
+        with (out / "log.jsonl").open("a") as log, progress:
             task = progress.add_task("", total=cfg.max_steps, completed=state["step"])
             while state["step"] < cfg.max_steps and not stop["now"]:
                 epoch, offset = divmod(state["step"], steps_per_epoch)
@@ -160,11 +170,18 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
                     opt.step()
                     state["step"] += 1
                     state["train_seconds"] = time.time() - t_start
-                    progress.update(task, completed=state["step"],
-                                    description=f"loss {loss.item():6.2f} best {state['best']:.2f} dB")
-                    log.write(json.dumps({"step": state["step"], "loss": round(loss.item(), 4)}) + "\n")
+                    progress.update(
+                        task,
+                        completed=state["step"],
+                        description=f"loss {loss.item():6.2f} best {state['best']:.2f} dB",
+                    )
+                    log.write(
+                        json.dumps({"step": state["step"], "loss": round(loss.item(), 4)}) + "\n"
+                    )
                     if state["step"] % cfg.eval_every == 0 or state["step"] == cfg.max_steps:
-                        _evaluate_and_keep(model, opt, cfg, state, device, out, data_cards, console, log)
+                        _evaluate_and_keep(
+                            model, opt, cfg, state, device, out, data_cards, console, log
+                        )
                         checkpoint()
                         t_last_ckpt = time.time()
                         if state["bad_evals"] >= cfg.early_stop_patience:
@@ -182,21 +199,33 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
             done_reason = "interrupted"
         checkpoint()
     finally:
-        log.close()
         for s, h in old_handlers.items():
             signal.signal(s, h)
-    console.print(f"stopped ({done_reason}) at step {state['step']}; best valid SI-SNRi "
-                  f"{state['best']:.2f} dB; checkpoint {last}")
+    console.print(
+        f"stopped ({done_reason}) at step {state['step']}; best valid SI-SNRi "
+        f"{state['best']:.2f} dB; checkpoint {last}"
+    )
     return out / "best"
 
 
 def _evaluate_and_keep(
-    model: Separator, opt: torch.optim.Optimizer, cfg: TrainConfig, state: dict[str, Any],
-    device: torch.device, out: Path, data_cards: dict[str, Any], console: Console, log: Any,
+    model: Separator,
+    opt: torch.optim.Optimizer,
+    cfg: TrainConfig,
+    state: dict[str, Any],
+    device: torch.device,
+    out: Path,
+    data_cards: dict[str, Any],
+    console: Console,
+    log: Any,
 ) -> None:
     scores = validate(model, cfg.valid_dirs, device, cfg.valid_max_items)
-    entry = {"step": state["step"], "valid": scores, "lr": state["lr"],
-             "minutes": round(state["train_seconds"] / 60, 2)}
+    entry = {
+        "step": state["step"],
+        "valid": scores,
+        "lr": state["lr"],
+        "minutes": round(state["train_seconds"] / 60, 2),
+    }
     state["history"].append(entry)
     log.write(json.dumps(entry) + "\n")
     log.flush()
@@ -204,14 +233,23 @@ def _evaluate_and_keep(
     if improved:
         state["best"], state["bad_evals"], state["lr_bad"] = scores["mean"], 0, 0
         card = {
-            "training": {"config": to_dict(cfg), "step": state["step"],
-                         "minutes": round(state["train_seconds"] / 60, 2),
-                         "hardware": _hardware(), "threads": cfg.threads,
-                         "device": str(device), "seed": cfg.seed},
+            "training": {
+                "config": to_dict(cfg),
+                "step": state["step"],
+                "minutes": round(state["train_seconds"] / 60, 2),
+                "hardware": cpu_description(),
+                "threads": cfg.threads,
+                "device": str(device),
+                "seed": cfg.seed,
+            },
             "metrics": {"valid_si_snri_db": scores},
-            "data_cards": {k: {f: v.get(f) for f in ("kind", "seed", "counts", "content_hash",
-                                                     "duration_seconds")}
-                           for k, v in data_cards.items()},
+            "data_cards": {
+                k: {
+                    f: v.get(f)
+                    for f in ("kind", "seed", "counts", "content_hash", "duration_seconds")
+                }
+                for k, v in data_cards.items()
+            },
             "software": software_versions(),
         }
         save_artifact(model, out / "best", card)
@@ -223,6 +261,8 @@ def _evaluate_and_keep(
             state["lr_bad"] = 0
             for group in opt.param_groups:
                 group["lr"] = state["lr"]
-    console.print(f"step {state['step']}: valid SI-SNRi " +
-                  ", ".join(f"{k} {v:.2f}" for k, v in scores.items()) +
-                  f" dB (best {state['best']:.2f}, lr {state['lr']:.2e})")
+    console.print(
+        f"step {state['step']}: valid SI-SNRi "
+        + ", ".join(f"{k} {v:.2f}" for k, v in scores.items())
+        + f" dB (best {state['best']:.2f}, lr {state['lr']:.2e})"
+    )

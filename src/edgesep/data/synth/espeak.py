@@ -5,6 +5,12 @@ call the ``espeak-ng`` program (not installed here) or only phonemise text, so t
 the handful of C functions needed with ctypes. The C library keeps one synthesiser per process, so
 :class:`ESpeak` initialises it once and serialises calls.
 
+The output of a call is not a function of its arguments alone: the synthesiser carries state from
+one utterance to the next (pitch-flutter and waveform phase) and draws breath and Klatt noise
+from its own generator. ``seed`` fixes the generator; the same sequence of calls in a fresh
+process then gives the same samples, which is how :mod:`edgesep.data.synth.speech` makes corpora
+reproducible.
+
 References: eSpeak NG ``speak_lib.h`` (espeak_Initialize, espeak_SetVoiceByName,
 espeak_SetParameter, espeak_Synth).
 """
@@ -22,7 +28,9 @@ _INITIALIZE_DONT_EXIT = 0x8000
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
 _PARAM = {"rate": 1, "volume": 2, "pitch": 3, "range": 4}
-_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
+)
 
 
 class ESpeakError(RuntimeError):
@@ -63,7 +71,7 @@ class ESpeak:
         self.sample_rate = int(rate)
         self._chunks: list[np.ndarray] = []
 
-        def on_audio(wav: ctypes._Pointer, n: int, _events: int) -> int:  # type: ignore[type-arg]
+        def on_audio(wav: ctypes._Pointer[ctypes.c_short], n: int, _events: int) -> int:
             if n > 0:
                 self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
             return 0
@@ -73,9 +81,20 @@ class ESpeak:
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         lib.espeak_Synth.argtypes = [
-            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
-            ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
         ]
+        # espeak_ng_SetRandSeed is newer than the rest of the API: seeding is skipped without it
+        self._set_seed = getattr(lib, "espeak_ng_SetRandSeed", None)
+        if self._set_seed is not None:
+            self._set_seed.argtypes = [ctypes.c_long]
+        self._variants = frozenset(self.variants())
         self._lib = lib
 
     def languages(self) -> list[str]:
@@ -94,20 +113,30 @@ class ESpeak:
         pitch: int = 50,
         pitch_range: int = 50,
         rate: int = 175,
+        seed: int | None = None,
     ) -> np.ndarray:
         """Speak ``text``; returns float32 mono samples at :attr:`sample_rate`.
 
         ``pitch`` and ``pitch_range`` are 0..100, ``rate`` is words per minute (80..450).
+        ``seed`` reseeds the synthesiser's noise generator first (see the module notes).
+        Raises :class:`ESpeakError` for an unknown language or variant.
         """
         voice = f"{language}+{variant}" if variant else language
+        # eSpeak NG silently falls back to the plain language for an unknown variant
+        if variant and variant not in self._variants:
+            raise ESpeakError(f"eSpeak NG has no voice variant {variant!r} (voice {voice!r})")
         with self._lock:
             if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
                 raise ESpeakError(f"eSpeak NG has no voice {voice!r}")
+            if seed is not None and self._set_seed is not None:
+                self._set_seed(int(seed) & 0x7FFFFFFF)
             for name, value in (("pitch", pitch), ("range", pitch_range), ("rate", rate)):
                 self._lib.espeak_SetParameter(_PARAM[name], int(value), 0)
             self._chunks = []
             buf = text.encode("utf-8") + b"\0"
-            err = self._lib.espeak_Synth(buf, len(buf), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+            err = self._lib.espeak_Synth(
+                buf, len(buf), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None
+            )
             if err != 0:
                 raise ESpeakError(f"espeak_Synth failed ({err}) for voice {voice!r}")
             self._lib.espeak_Synchronize()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+# fmt: off
 _DET = ["the", "a", "every", "this", "that", "my", "your", "our", "one", "some"]
 _ADJ = [
     "small", "quiet", "bright", "heavy", "early", "green", "cold", "sudden", "gentle", "broken",
@@ -28,6 +29,7 @@ _ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z",
            "pl", "gr", "sh", "ch", "kr", "dr", "fl", "h", "j"]
 _VOWELS = ["a", "e", "i", "o", "u", "ai", "ou", "ei", "ia", "ue"]
 _CODAS = ["", "", "", "n", "r", "s", "l", "m", "t", "k", "st", "nd"]
+# fmt: on
 
 
 def english_sentence(rng: np.random.Generator) -> str:
