@@ -39,9 +39,29 @@ def _coerce(tp: Any, value: Any) -> Any:
         for arg in typing.get_args(tp):
             if arg is not type(None):
                 return _coerce(arg, value)
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+    if tp in (int, float, str, bool):
+        return _scalar(tp, value)
     return value
+
+
+def _scalar(tp: type, value: Any) -> Any:
+    """Check a scalar's type; accept ints for floats and numeric strings for numbers.
+
+    YAML 1.1 reads ``5e-4`` (no dot) as a string, so ``lr=5e-4`` would otherwise slip through.
+    """
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp in (int, float) and isinstance(value, str):
+        try:
+            return tp(float(value)) if tp is float else int(value)
+        except ValueError:
+            pass
+    elif tp is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    elif isinstance(value, tp) and not isinstance(value, bool):
+        return value
+    raise ValueError(f"expected {tp.__name__}, got {value!r}")
 
 
 def from_dict(cls: type[C], data: dict[str, Any]) -> C:
@@ -56,7 +76,12 @@ def from_dict(cls: type[C], data: dict[str, Any]) -> C:
             f"unknown option(s) for {cls.__name__}: {', '.join(sorted(unknown))}; "
             f"known: {', '.join(sorted(names))}"
         )
-    kwargs = {k: _coerce(hints[k], v) for k, v in data.items()}
+    kwargs = {}
+    for key, value in data.items():
+        try:
+            kwargs[key] = _coerce(hints[key], value)
+        except ValueError as exc:
+            raise ValueError(f"option {cls.__name__}.{key}: {exc}") from None
     return cls(**kwargs)
 
 
