@@ -123,6 +123,10 @@ def test_training_writes_log_checkpoint_and_best_artifact(
     assert card["data_cards"][corpus]["kind"] == "utterance-corpus"
     assert {"torch", "numpy", "python", "edgesep"} <= set(card["software"])
     assert card["metrics"]["valid_si_snri_db"] == evals[0]["valid"]
+    # the checkpoint carries the same run card (config, data cards, software) for resuming
+    ckpt_card = json.loads((out / "checkpoints" / "last" / "card.json").read_text())
+    assert ckpt_card["training"]["config"] == to_dict(cfg)
+    assert ckpt_card["data_cards"] == card["data_cards"]
 
 
 def test_resume_continues_exactly(data: tuple[Path, Path], tmp_path: Path) -> None:

@@ -19,8 +19,13 @@ from safetensors.torch import load_file, save_file
 
 
 def save_checkpoint(
-    folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]
+    folder: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    state: dict[str, Any],
+    card: dict[str, Any] | None = None,
 ) -> Path:
+    """Write ``folder`` (model.safetensors, optimizer.pt, state.json, card.json) atomically."""
     tmp = folder.with_name(f".{folder.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -29,6 +34,8 @@ def save_checkpoint(
     )
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     (tmp / "state.json").write_text(json.dumps(state, indent=2))
+    if card is not None:
+        (tmp / "card.json").write_text(json.dumps(card, indent=2))
     old = folder.with_name(f".{folder.name}.old")
     shutil.rmtree(old, ignore_errors=True)
     if folder.exists():

@@ -90,6 +90,27 @@ def validate(
     return out
 
 
+def run_card(cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
+    """What a trained model's card says of its run: config, data, machine, software."""
+    return {
+        "training": {
+            "config": to_dict(cfg),
+            "hardware": cpu_description(),
+            "threads": cfg.threads,
+            "device": str(device),
+            "seed": cfg.seed,
+        },
+        "data_cards": {
+            p.root: {
+                f: read_card(p.root).get(f)
+                for f in ("kind", "seed", "counts", "content_hash", "duration_seconds")
+            }
+            for p in cfg.data.pools
+        },
+        "software": software_versions(),
+    }
+
+
 def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None) -> Path:
     """Train and return the path of the best model artifact (``OUT/best``)."""
     console = console or Console()
@@ -125,7 +146,7 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
             f"{out}: holds a previous run; pass --resume or choose another out_dir"
         )
     (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
-    data_cards = {p.root: read_card(p.root) for p in cfg.data.pools}
+    card = run_card(cfg, device)
     console.print(
         f"[bold]{cfg.model}[/] {model.n_params():,} params on {device} "
         f"({cfg.threads} threads), batch {cfg.batch_size} x {cfg.data.segment_seconds} s"
@@ -139,7 +160,7 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
     old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
 
     def checkpoint() -> None:
-        save_checkpoint(last, model, opt, state)
+        save_checkpoint(last, model, opt, state, card)
 
     steps_per_epoch = len(dataset) // cfg.batch_size
     t_last_ckpt = time.time()
@@ -179,9 +200,7 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
                         json.dumps({"step": state["step"], "loss": round(loss.item(), 4)}) + "\n"
                     )
                     if state["step"] % cfg.eval_every == 0 or state["step"] == cfg.max_steps:
-                        _evaluate_and_keep(
-                            model, opt, cfg, state, device, out, data_cards, console, log
-                        )
+                        _evaluate_and_keep(model, opt, cfg, state, device, out, card, console, log)
                         checkpoint()
                         t_last_ckpt = time.time()
                         if state["bad_evals"] >= cfg.early_stop_patience:
@@ -215,7 +234,7 @@ def _evaluate_and_keep(
     state: dict[str, Any],
     device: torch.device,
     out: Path,
-    data_cards: dict[str, Any],
+    card: dict[str, Any],
     console: Console,
     log: Any,
 ) -> None:
@@ -229,30 +248,15 @@ def _evaluate_and_keep(
     state["history"].append(entry)
     log.write(json.dumps(entry) + "\n")
     log.flush()
-    improved = scores["mean"] > state["best"] + 0.01
-    if improved:
+    if scores["mean"] > state["best"] + 0.01:
         state["best"], state["bad_evals"], state["lr_bad"] = scores["mean"], 0, 0
-        card = {
-            "training": {
-                "config": to_dict(cfg),
-                "step": state["step"],
-                "minutes": round(state["train_seconds"] / 60, 2),
-                "hardware": cpu_description(),
-                "threads": cfg.threads,
-                "device": str(device),
-                "seed": cfg.seed,
-            },
+        progress = {"step": state["step"], "minutes": entry["minutes"]}
+        best_card = {
+            **card,
+            "training": {**card["training"], **progress},
             "metrics": {"valid_si_snri_db": scores},
-            "data_cards": {
-                k: {
-                    f: v.get(f)
-                    for f in ("kind", "seed", "counts", "content_hash", "duration_seconds")
-                }
-                for k, v in data_cards.items()
-            },
-            "software": software_versions(),
         }
-        save_artifact(model, out / "best", card)
+        save_artifact(model, out / "best", best_card)
     else:
         state["bad_evals"] += 1
         state["lr_bad"] += 1
