@@ -196,3 +196,16 @@ def test_cli_train_reports_bad_override(data: tuple[Path, Path], tmp_path: Path)
     assert result.exit_code == 1
     assert "no_such_option" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_resume_with_changed_recipe_records_it(data: tuple[Path, Path], tmp_path: Path) -> None:
+    cfg = make_config(data, tmp_path / "run", max_steps=2)
+    train(cfg, console=quiet())
+    changed = replace(cfg, max_steps=4, batch_size=1, lr=5e-4)
+    train(changed, resume=True, console=quiet())
+    state = json.loads((tmp_path / "run" / "checkpoints" / "last" / "state.json").read_text())
+    (record,) = state["config_changes"]
+    assert record["step"] == 2
+    assert record["batch_size"] == [cfg.batch_size, 1] and record["lr"] == [cfg.lr, 5e-4]
+    assert record["max_steps"] == [2, 4]
+    assert state["step"] == 4 and state["lr"] == 5e-4

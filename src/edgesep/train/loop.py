@@ -90,6 +90,18 @@ def validate(
     return out
 
 
+def _config_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flat ``{"a.b": [old, new]}`` of the values that differ between two config dicts."""
+    out: dict[str, Any] = {}
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.update(_config_changes(a, b, f"{prefix}{key}."))
+        elif a != b:
+            out[f"{prefix}{key}"] = [a, b]
+    return out
+
+
 def run_card(cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
     """What a trained model's card says of its run: config, data, machine, software."""
     return {
@@ -141,6 +153,15 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
     if resume and last.exists():
         state = load_checkpoint(last, model, opt)
         console.print(f"resumed from {last} at step {state['step']}")
+        changes = _config_changes(json.loads((out / "config.json").read_text()), to_dict(cfg))
+        if changes:
+            # a resumed run may change its recipe (e.g. batch shape); the card keeps the record
+            state.setdefault("config_changes", []).append({"step": state["step"], **changes})
+            console.print(f"config changed on resume: {changes}")
+            if "lr" in changes:
+                state["lr"] = cfg.lr
+                for group in opt.param_groups:
+                    group["lr"] = cfg.lr
     elif not resume and (out / "log.jsonl").exists():
         raise FileExistsError(
             f"{out}: holds a previous run; pass --resume or choose another out_dir"
@@ -251,6 +272,7 @@ def _evaluate_and_keep(
     if scores["mean"] > state["best"] + 0.01:
         state["best"], state["bad_evals"], state["lr_bad"] = scores["mean"], 0, 0
         progress = {"step": state["step"], "minutes": entry["minutes"]}
+        progress["config_changes"] = state.get("config_changes", [])
         best_card = {
             **card,
             "training": {**card["training"], **progress},
