@@ -10,6 +10,10 @@ import typer
 from edgesep.cli.common import console, user_errors
 from edgesep.cli.progress import progress_callback
 
+# the Debian install locations (edgesep.data.realspeech), repeated so --help needs no import
+ASTERISK = Path("/usr/share/asterisk/sounds")
+KLETTRES = Path("/usr/share/klettres")
+
 data_app = typer.Typer(help="Generate speech corpora and mixture sets.", no_args_is_help=True)
 
 
@@ -36,12 +40,21 @@ def real_speech(
     out: Annotated[Path, typer.Argument(help="Output corpus folder.")],
     sample_rate: Annotated[int, typer.Option()] = 8000,
     seed: Annotated[int, typer.Option()] = 0,
+    asterisk_root: Annotated[Path, typer.Option(help="Asterisk sounds folder.")] = ASTERISK,
+    klettres_root: Annotated[Path, typer.Option(help="klettres data folder.")] = KLETTRES,
 ) -> None:
     """The real-speech pool from Debian packages (scripts/install_speech_packages.sh)."""
     from edgesep.data.realspeech import build_real_corpus
 
     with user_errors(), progress_callback("collecting speakers") as cb:
-        build_real_corpus(out, sample_rate, seed, progress=cb)
+        build_real_corpus(
+            out,
+            sample_rate,
+            seed,
+            progress=cb,
+            asterisk_root=asterisk_root,
+            klettres_root=klettres_root,
+        )
     console.print(f"corpus written to {out} (card: {out / 'card.json'})")
 
 

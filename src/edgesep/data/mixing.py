@@ -168,7 +168,9 @@ def _check_out_dir(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"{out}: folder is not empty; pass overwrite=True to replace it")
+        raise FileExistsError(
+            f"{out}: folder is not empty; refusing to replace it (overwrite=True, or --overwrite)"
+        )
 
 
 def _swap_in(tmp: Path, out: Path) -> None:
