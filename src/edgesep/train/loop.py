@@ -217,9 +217,10 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
                         completed=state["step"],
                         description=f"loss {loss.item():6.2f} best {state['best']:.2f} dB",
                     )
-                    log.write(
-                        json.dumps({"step": state["step"], "loss": round(loss.item(), 4)}) + "\n"
-                    )
+                    line = {"step": state["step"], "loss": round(loss.item(), 4)}
+                    log.write(json.dumps({**line, "time": round(time.time(), 1)}) + "\n")
+                    if state["step"] % 50 == 0:
+                        log.flush()  # so the run can be watched (tail -f log.jsonl)
                     if state["step"] % cfg.eval_every == 0 or state["step"] == cfg.max_steps:
                         _evaluate_and_keep(model, opt, cfg, state, device, out, card, console, log)
                         checkpoint()
