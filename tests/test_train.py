@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -209,3 +210,17 @@ def test_resume_with_changed_recipe_records_it(data: tuple[Path, Path], tmp_path
     assert record["batch_size"] == [cfg.batch_size, 1] and record["lr"] == [cfg.lr, 5e-4]
     assert record["max_steps"] == [2, 4]
     assert state["step"] == 4 and state["lr"] == 5e-4
+
+
+def test_resume_from_a_copied_checkpoint(data: tuple[Path, Path], tmp_path: Path) -> None:
+    """A committed checkpoint copied into a fresh run folder (no log, no config.json) resumes."""
+    cfg = make_config(data, tmp_path / "first", max_steps=2)
+    train(cfg, console=quiet())
+    fresh = tmp_path / "fresh" / "checkpoints"
+    fresh.mkdir(parents=True)
+    shutil.copytree(tmp_path / "first" / "checkpoints" / "last", fresh / "last")
+    moved = replace(cfg, out_dir=str(tmp_path / "fresh"), max_steps=3)
+    train(moved, resume=True, console=quiet())
+    state = json.loads((fresh / "last" / "state.json").read_text())
+    assert state["step"] == 3
+    assert state["config_changes"][0]["out_dir"] == [cfg.out_dir, moved.out_dir]

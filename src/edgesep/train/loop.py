@@ -90,6 +90,15 @@ def validate(
     return out
 
 
+def _previous_config(out: Path) -> dict[str, Any]:
+    """The config a run was last started with: from its checkpoint's card, else config.json."""
+    card = out / "checkpoints" / "last" / "card.json"
+    if card.is_file():
+        return dict(json.loads(card.read_text())["training"]["config"])
+    saved = out / "config.json"
+    return dict(json.loads(saved.read_text())) if saved.is_file() else {}
+
+
 def _config_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Flat ``{"a.b": [old, new]}`` of the values that differ between two config dicts."""
     out: dict[str, Any] = {}
@@ -153,7 +162,7 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
     if resume and last.exists():
         state = load_checkpoint(last, model, opt)
         console.print(f"resumed from {last} at step {state['step']}")
-        changes = _config_changes(json.loads((out / "config.json").read_text()), to_dict(cfg))
+        changes = _config_changes(_previous_config(out), to_dict(cfg))
         if changes:
             # a resumed run may change its recipe (e.g. batch shape); the card keeps the record
             state.setdefault("config_changes", []).append({"step": state["step"], **changes})
