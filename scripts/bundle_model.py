@@ -17,9 +17,13 @@ from edgesep.evaluate import evaluate
 from edgesep.models.artifact import load_artifact, read_card, save_artifact
 from edgesep.zoo import ZOO_DIR
 
+# The run was stopped at step 538 and resumed with a smaller batch (docs/TRAINING.md);
+# max_steps=538 stops the first stage at the same point.
 REPRODUCE = [
     "bash scripts/make_speech_data.sh",
-    "edgesep train configs/train/convtasnet-tiny-8k.yaml",
+    "edgesep train configs/train/convtasnet-tiny-8k.yaml max_steps=538",
+    "edgesep train configs/train/convtasnet-tiny-8k.yaml --resume batch_size=4 "
+    "data.segment_seconds=2.0 eval_every=500 max_steps=12000",
     "python scripts/bundle_model.py runs/convtasnet-tiny-8k convtasnet-tiny-8k "
     "data/mix8k/synth-test data/mix8k/real-test",
 ]
