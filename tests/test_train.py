@@ -224,3 +224,13 @@ def test_resume_from_a_copied_checkpoint(data: tuple[Path, Path], tmp_path: Path
     state = json.loads((fresh / "last" / "state.json").read_text())
     assert state["step"] == 3
     assert state["config_changes"][0]["out_dir"] == [cfg.out_dir, moved.out_dir]
+
+
+def test_time_limit_still_validates_the_last_weights(
+    data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    cfg = make_config(data, tmp_path / "run", max_steps=50, eval_every=40, max_minutes=1e-6)
+    train(cfg, console=quiet())
+    lines = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    evals = [e["step"] for e in lines if "valid" in e]
+    assert evals == [1]  # stopped by the clock after one step, and that step was validated

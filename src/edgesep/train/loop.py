@@ -230,7 +230,12 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
                     log.write(json.dumps({**line, "time": round(time.time(), 1)}) + "\n")
                     if state["step"] % 50 == 0:
                         log.flush()  # so the run can be watched (tail -f log.jsonl)
-                    if state["step"] % cfg.eval_every == 0 or state["step"] == cfg.max_steps:
+                    time_up = bool(cfg.max_minutes) and (
+                        state["train_seconds"] > cfg.max_minutes * 60
+                    )
+                    # the last weights of a run are always validated, whatever ends it
+                    last_step = time_up or state["step"] == cfg.max_steps
+                    if state["step"] % cfg.eval_every == 0 or last_step:
                         _evaluate_and_keep(model, opt, cfg, state, device, out, card, console, log)
                         checkpoint()
                         t_last_ckpt = time.time()
@@ -240,7 +245,7 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
                     elif time.time() - t_last_ckpt > cfg.checkpoint_minutes * 60:
                         checkpoint()
                         t_last_ckpt = time.time()
-                    if cfg.max_minutes and state["train_seconds"] > cfg.max_minutes * 60:
+                    if time_up:
                         done_reason = "max_minutes"
                         stop["now"] = True
                     if stop["now"] or state["step"] >= cfg.max_steps:
