@@ -54,7 +54,7 @@ def _noise(n_chan: int, n: int, seed: int = 0) -> np.ndarray:
 def test_length_preserved_and_pointwise_model_reproduced(n: int) -> None:
     model = GainSeparator()
     x = _noise(2, n, seed=n)
-    cs = ChunkedSeparator(model, chunk_seconds=0.25, overlap_seconds=0.05)
+    cs = ChunkedSeparator(model, chunk_seconds=0.25, overlap_seconds=0.05, rescale=False)
     parts = list(cs.process(_blocks(x, 777)))
     assert all(p.shape[:2] == (2, 2) and p.dtype == np.float32 for p in parts)
     out = np.concatenate(parts, axis=-1)
@@ -72,7 +72,7 @@ def test_length_preserved_and_pointwise_model_reproduced(n: int) -> None:
 def test_real_model_odd_lengths(n: int) -> None:
     model = build("convtasnet-test").eval()  # gLN, non-causal
     x = _noise(1, n, seed=n)
-    cs = ChunkedSeparator(model, chunk_seconds=0.2, overlap_seconds=0.05)
+    cs = ChunkedSeparator(model, chunk_seconds=0.2, overlap_seconds=0.05, rescale=False)
     out = np.concatenate(list(cs.process(_blocks(x, 500))), axis=-1)
     assert out.shape == (2, 1, n) and np.isfinite(out).all()
     assert cs.chunk_frames % 8 == 0 and cs.hop_frames % 8 == 0  # aligned to the frame hop
@@ -92,7 +92,9 @@ def test_cln_model_chunked_matches_whole_signal() -> None:
     x = _noise(2, 10007, seed=3)
     with torch.inference_mode():
         whole = model(torch.from_numpy(x)[None])[0].numpy()
-    cs = ChunkedSeparator(model, chunk_seconds=2400 / sr, overlap_seconds=overlap / sr)
+    cs = ChunkedSeparator(
+        model, chunk_seconds=2400 / sr, overlap_seconds=overlap / sr, rescale=False
+    )
     assert (cs.chunk_frames, cs.overlap_frames, cs.hop_frames) == (2400, 800, 1600)
     out = np.concatenate(list(cs.process(_blocks(x, 777))), axis=-1)
     err = np.abs(out - whole).max(axis=(0, 1))
@@ -121,7 +123,7 @@ def test_memory_bounded_on_ten_minute_stream() -> None:
         for a in range(0, n_total, block):
             yield signal(a, min(n_total, a + block))
 
-    cs = ChunkedSeparator(GainSeparator(sr), chunk_seconds=8.0, overlap_seconds=1.0)
+    cs = ChunkedSeparator(GainSeparator(sr), chunk_seconds=8.0, overlap_seconds=1.0, rescale=False)
     done = 0
     for part in cs.process(blocks()):
         n = part.shape[-1]
@@ -140,7 +142,7 @@ def test_memory_bounded_on_ten_minute_stream() -> None:
 
 def test_bad_settings_rejected() -> None:
     with pytest.raises(ValueError, match="at most half"):
-        ChunkedSeparator(GainSeparator(), chunk_seconds=1.0, overlap_seconds=0.6)
+        ChunkedSeparator(GainSeparator(), chunk_seconds=1.0, overlap_seconds=0.6, rescale=False)
     with pytest.raises(ValueError):
         ChunkedSeparator(GainSeparator(), chunk_seconds=0.0)
 
@@ -155,11 +157,11 @@ def _sines(sr: int, n: int) -> np.ndarray:
 def test_separate_array_resamples_and_keeps_shape() -> None:
     model = GainSeparator(8000)
     x = _sines(16000, 16001)  # 16 kHz in, 8 kHz model; band-limited well below 4 kHz
-    out = separate_array(model, x, 16000, chunk_seconds=0.5, overlap_seconds=0.1)
+    out = separate_array(model, x, 16000, chunk_seconds=0.5, overlap_seconds=0.1, rescale=False)
     assert out.shape == (2, 2, 16001) and out.dtype == np.float32
     mid = slice(400, -400)  # away from the resampler's start/end transients
     np.testing.assert_allclose(out[..., mid], _gains(x)[..., mid], atol=5e-3)
-    mono = model.separate(x[0], 16000, chunk_seconds=0.5, overlap_seconds=0.1)
+    mono = model.separate(x[0], 16000, chunk_seconds=0.5, overlap_seconds=0.1, rescale=False)
     assert mono.shape == (2, 16001)
     np.testing.assert_allclose(mono, out[:, 0], atol=1e-6)
 
@@ -177,6 +179,7 @@ def test_separate_file_stereo_16k_with_8k_model(tmp_path: Path) -> None:
         overlap_seconds=0.1,
         block_seconds=0.3,
         progress=lambda done, total: calls.append((done, total)),
+        rescale=False,
     )
     assert paths == {
         "voice": tmp_path / "out" / "song" / "voice.wav",
@@ -197,7 +200,9 @@ def test_separate_file_real_model_and_failure_leaves_nothing(tmp_path: Path) -> 
     sr, n = 16000, 12345
     src = audio.write(tmp_path / "mix.wav", _sines(sr, n)[:1], sr)
     model = build("convtasnet-test").eval()
-    paths = separate_file(model, src, tmp_path / "out", chunk_seconds=0.3, overlap_seconds=0.1)
+    paths = separate_file(
+        model, src, tmp_path / "out", chunk_seconds=0.3, overlap_seconds=0.1, rescale=False
+    )
     for path in paths.values():
         y, rate = audio.read(path)
         assert rate == sr and y.shape == (1, n)
@@ -213,3 +218,24 @@ def test_separate_file_real_model_and_failure_leaves_nothing(tmp_path: Path) -> 
     with pytest.raises(audio.AudioError, match="not found"):
         separate_file(model, tmp_path / "missing.wav", tmp_path / "out3")
     assert not (tmp_path / "out3").exists()
+
+
+class ScaledTruth(GainSeparator):
+    """Returns the known sources at a wrong gain and sign, as an SI-SNR-trained model may."""
+
+    def forward(self, mix: torch.Tensor) -> torch.Tensor:
+        low = mix * 0 + self.truth[0]
+        return torch.stack([-7.0 * low, 3.0 * (mix - low)], dim=1)
+
+
+def test_rescale_restores_the_mixture_level() -> None:
+    sr = 8000
+    x = _sines(sr, 4001)
+    model = ScaledTruth(sr)
+    model.truth = torch.from_numpy(x[:1])  # source 1 = the 440 Hz sine, source 2 = the rest
+    raw = separate_array(model, x[:1] + x[1:], sr, rescale=False)
+    assert np.abs(raw).max() > 2.0  # would clip as PCM
+    out = separate_array(model, x[:1] + x[1:], sr)
+    np.testing.assert_allclose(out[0, 0], x[0], atol=1e-4)
+    np.testing.assert_allclose(out[1, 0], x[1], atol=1e-4)
+    np.testing.assert_allclose(out.sum(axis=0), x[:1] + x[1:], atol=1e-4)

@@ -23,6 +23,24 @@ from edgesep.audio import AtomicWriter, StreamResampler, info, iter_blocks
 from edgesep.models.base import Separator
 
 
+def rescale_to_mixture(est: np.ndarray, mix: np.ndarray) -> np.ndarray:
+    """Give the estimates, per channel, the least-squares gains that best rebuild the mixture.
+
+    Models trained with a scale-invariant loss (SI-SNR) output sources at an arbitrary gain and
+    sign, which clips when written as PCM and misleads listeners about levels. With gains
+    ``a = argmin ||mix - sum_i a_i est_i||`` the sources come back at the mixture's level; the
+    per-source SI-SNR of an utterance does not change.
+
+    Shape: est (S, C, n), mix (C, n) -> (S, C, n)
+    """
+    out = np.empty_like(est)
+    for c in range(est.shape[1]):
+        basis = est[:, c, :].astype(np.float64).T  # (n, S)
+        gains = np.linalg.lstsq(basis, mix[c].astype(np.float64), rcond=None)[0]
+        out[:, c, :] = (est[:, c, :] * gains[:, None]).astype(est.dtype)
+    return out
+
+
 def _frame_hop(model: Separator) -> int:
     # Chunk starts land on multiples of the model's frame hop (when it has one), so every chunk
     # sees the frame grid the whole signal would: only then can chunked equal whole-file output.
@@ -44,7 +62,11 @@ class ChunkedSeparator:
     """
 
     def __init__(
-        self, model: Separator, chunk_seconds: float = 8.0, overlap_seconds: float = 1.0
+        self,
+        model: Separator,
+        chunk_seconds: float = 8.0,
+        overlap_seconds: float = 1.0,
+        rescale: bool = True,
     ) -> None:
         if chunk_seconds <= 0 or overlap_seconds < 0:
             raise ValueError(
@@ -52,6 +74,7 @@ class ChunkedSeparator:
                 f"got {chunk_seconds} and {overlap_seconds}"
             )
         self.model = model
+        self.rescale = rescale
         sr = int(model.sample_rate)
         self.align = _frame_hop(model)
         self.chunk_frames = max(self.align, self.align * round(chunk_seconds * sr / self.align))
@@ -80,7 +103,8 @@ class ChunkedSeparator:
                 f"{type(self.model).__name__} returned shape {tuple(y.shape)} for input "
                 f"{(1, *x.shape)}; expected {(1, n_src, *x.shape)}"
             )
-        return np.asarray(y[0].float().cpu().numpy(), dtype=np.float32)
+        est = np.asarray(y[0].float().cpu().numpy(), dtype=np.float32)
+        return rescale_to_mixture(est, x) if self.rescale else est
 
     def _crossfade(self, tail: np.ndarray | None, y: np.ndarray) -> np.ndarray:
         """Fade the previous chunk's raw ``tail`` out and the head of ``y`` in (in place)."""
@@ -165,8 +189,7 @@ def _separate_stream(
     sample_rate: int,
     n_channels: int,
     n_frames: int,
-    chunk_seconds: float,
-    overlap_seconds: float,
+    chunker: ChunkedSeparator,
 ) -> Iterator[np.ndarray]:
     """Resample to the model's rate, separate, resample back, and cut/pad to ``n_frames``.
 
@@ -176,7 +199,6 @@ def _separate_stream(
     n_src = int(model.n_src)
     down = StreamResampler(sample_rate, sr_model, n_channels)
     up = StreamResampler(sr_model, sample_rate, n_src * n_channels)
-    chunker = ChunkedSeparator(model, chunk_seconds, overlap_seconds)
 
     def model_rate_blocks() -> Iterator[np.ndarray]:
         for block in blocks:
@@ -209,10 +231,12 @@ def separate_array(
     sample_rate: int,
     chunk_seconds: float = 8.0,
     overlap_seconds: float = 1.0,
+    rescale: bool = True,
 ) -> np.ndarray:
     """Separate in-memory audio at any sample rate; the output keeps its rate and length.
 
-    Channels are separated independently (the model folds them into its batch).
+    Channels are separated independently (the model folds them into its batch). ``rescale``
+    brings the sources to the mixture's level (:func:`rescale_to_mixture`).
 
     Shape: (T,) -> (S, T); (C, T) -> (S, C, T).
     """
@@ -222,11 +246,8 @@ def separate_array(
     if not np.isfinite(x).all():
         raise ValueError("waveform contains NaN or Inf samples")
     x2 = x[None] if x.ndim == 1 else x
-    parts = list(
-        _separate_stream(
-            model, [x2], sample_rate, x2.shape[0], x2.shape[1], chunk_seconds, overlap_seconds
-        )
-    )
+    chunker = ChunkedSeparator(model, chunk_seconds, overlap_seconds, rescale)
+    parts = list(_separate_stream(model, [x2], sample_rate, x2.shape[0], x2.shape[1], chunker))
     out = np.concatenate(parts, axis=-1)
     return out[:, 0] if x.ndim == 1 else out
 
@@ -240,13 +261,15 @@ def separate_file(
     block_seconds: float = 4.0,
     progress: Callable[[int, int], None] | None = None,
     subtype: str | None = "PCM_16",
+    rescale: bool = True,
 ) -> dict[str, Path]:
     """Separate an audio file into ``out_dir/<input stem>/<source name>.wav``, streaming.
 
     Each output has the input's sample rate, channel count and exact length. Memory is bounded
     by a few chunks and blocks, independent of the file's duration; outputs appear atomically
     (all temp files are removed if anything fails). ``progress(done_frames, total_frames)`` is
-    called as output is written. Returns {source name: path}.
+    called as output is written. ``rescale`` brings the sources to the mixture's level
+    (:func:`rescale_to_mixture`), so they do not clip. Returns {source name: path}.
     """
     src = Path(in_path)
     meta = info(src)
@@ -268,8 +291,7 @@ def separate_file(
             meta.sample_rate,
             meta.n_channels,
             meta.n_frames,
-            chunk_seconds,
-            overlap_seconds,
+            ChunkedSeparator(model, chunk_seconds, overlap_seconds, rescale),
         )
         for out in stream:
             for writer, source in zip(writers, out, strict=True):

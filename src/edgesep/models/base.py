@@ -48,16 +48,20 @@ class Separator(nn.Module, ABC):
         sample_rate: int,
         chunk_seconds: float = 8.0,
         overlap_seconds: float = 1.0,
+        rescale: bool = True,
     ) -> np.ndarray:
         """Separate a numpy signal (T,) or (C, T) at ``sample_rate``.
 
-        Returns (S, T) or (S, C, T) at the input's own sample rate and length.
+        Returns (S, T) or (S, C, T) at the input's own sample rate and length; with ``rescale``
+        the sources come back at the mixture's level (see ``rescale_to_mixture``).
         """
         from edgesep.models.apply import separate_array
 
         was_training = self.training
         self.eval()
         try:
-            return separate_array(self, waveform, sample_rate, chunk_seconds, overlap_seconds)
+            return separate_array(
+                self, waveform, sample_rate, chunk_seconds, overlap_seconds, rescale
+            )
         finally:
             self.train(was_training)
