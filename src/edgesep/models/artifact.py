@@ -131,6 +131,10 @@ def save_artifact(model: Separator, path: str | Path, card: dict[str, Any] | Non
         tmp_card.write_text(text + "\n")
         # weights first: a crash between the renames leaves new weights with an old card, which
         # load_artifact detects through the SHA-256 instead of silently trusting the card
+        umask = os.umask(0)
+        os.umask(umask)
+        for tmp in (tmp_weights, tmp_card):
+            tmp.chmod(0o666 & ~umask)  # temp files are 0600; a saved artifact gets the usual mode
         os.replace(tmp_weights, weights_path)
         os.replace(tmp_card, card_path)
     return weights_path
