@@ -24,6 +24,7 @@ LAYERS: dict[str, int] = {
     "audio": 0,
     "metrics": 0,
     "sysinfo": 0,  # host description for manifests (stdlib only); not yet listed in DESIGN.md
+    "atomic": 0,  # atomic file and folder writes (stdlib only); not yet listed in DESIGN.md
     "nn": 1,
     "models": 2,
     "zoo": 2,

@@ -18,8 +18,6 @@ import csv
 import hashlib
 import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from scipy.signal import ShortTimeFFT
 from scipy.signal.windows import hann
 
+from edgesep.atomic import write_text
 from edgesep.metrics.pit import best_permutation, reorder
 from edgesep.metrics.sdr import sdr
 from edgesep.metrics.sisnr import si_snr
@@ -110,17 +109,6 @@ def _summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, floa
                 "median": float(np.median(values)),
             }
     return out
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def _data_card(data_dir: Path, split_dir: Path) -> dict[str, Any]:
@@ -248,8 +236,6 @@ def _write_outputs(report: EvalReport, out_dir: Path) -> tuple[Path, Path]:
     for row in report.rows:
         writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
     csv_path, json_path = out_dir / "per_file.csv", out_dir / "summary.json"
-    _write_atomic(csv_path, buf.getvalue())
-    _write_atomic(
-        json_path, json.dumps(_json_safe(report.summary), indent=2, allow_nan=False) + "\n"
-    )
+    write_text(csv_path, buf.getvalue())
+    write_text(json_path, json.dumps(_json_safe(report.summary), indent=2, allow_nan=False) + "\n")
     return csv_path, json_path

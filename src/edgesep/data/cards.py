@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from edgesep.atomic import write_text
 
 CARD_NAME = "card.json"
 _CHUNK = 1 << 20
@@ -55,18 +56,6 @@ def _card_path(root: str | Path) -> Path:
     return root if root.suffix == ".json" else root / CARD_NAME
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder and ``os.replace`` so readers never see half."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_card(root: str | Path, card: dict[str, Any]) -> Path:
     """Write ``card`` as ``root/card.json`` (atomically) and return its path.
 
@@ -82,7 +71,7 @@ def write_card(root: str | Path, card: dict[str, Any]) -> Path:
         text = json.dumps(full, indent=2, sort_keys=True, allow_nan=False) + "\n"
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path}: card is not plain JSON ({exc})") from None
-    _atomic_write_text(path, text)
+    write_text(path, text)
     return path
 
 

@@ -26,9 +26,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import secrets
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +35,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from edgesep.atomic import atomic_dir, check_replaceable
 from edgesep.data.cards import content_hash, write_card
 from edgesep.data.corpus import Utterance
 
@@ -164,30 +162,6 @@ def _sources_card(pool: list[Utterance], used: set[Path]) -> list[dict[str, Any]
     ]
 
 
-def _check_out_dir(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(
-            f"{out}: folder is not empty; refusing to replace it (overwrite=True, or --overwrite)"
-        )
-
-
-def _swap_in(tmp: Path, out: Path) -> None:
-    """Rename the finished ``tmp`` to ``out``, moving any old ``out`` aside until it succeeds."""
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    old = out.parent / f".{out.name}.old-{secrets.token_hex(4)}"
-    os.replace(out, old)
-    try:
-        os.replace(tmp, out)
-    except BaseException:
-        os.replace(old, out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def build_mixtures(
     utts: list[Utterance],
     out_dir: str | Path,
@@ -226,13 +200,10 @@ def build_mixtures(
     n_speakers = len({u.speaker for u in pool})
     if n_speakers < n_src:
         raise ValueError(f"need at least {n_src} speakers to mix, the utterances have {n_speakers}")
-    _check_out_dir(out, overwrite)
+    check_replaceable(out, overwrite)
 
     plans = _plan(pool, n_mixtures, n_src, (lo, hi), np.random.default_rng(seed))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.partial-{secrets.token_hex(4)}"
-    tmp.mkdir()
-    try:
+    with atomic_dir(out, overwrite) as tmp:
         folders = ["mix"] + [f"s{i + 1}" for i in range(n_src)]
         for folder in folders:
             (tmp / folder).mkdir()
@@ -293,8 +264,4 @@ def build_mixtures(
             },
         }
         write_card(tmp, card)
-        _swap_in(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

@@ -1,11 +1,7 @@
-"""Shared steps of corpus builders: trim silence, normalise level, write, build atomically."""
+"""Shared steps of corpus builders: trim silence, normalise level, write."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -39,29 +35,6 @@ def rms_normalize(x: np.ndarray, target_db: float = -25.0) -> np.ndarray:
 
 
 def write_wav(path: Path, x: np.ndarray, sample_rate: int) -> None:
-    """16-bit WAV; the caller builds inside an :func:`atomic_dir`, so no temp file is needed."""
+    """16-bit WAV; the caller builds inside :func:`edgesep.atomic.atomic_dir`, so no temp file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), np.clip(x, -1.0, 1.0), sample_rate, subtype="PCM_16")
-
-
-@contextlib.contextmanager
-def atomic_dir(out_dir: str | Path, overwrite: bool = False) -> Iterator[Path]:
-    """Build a folder under a temporary name beside ``out_dir``; rename it into place on success.
-
-    An interrupted build leaves no half-written ``out_dir``; a failed one removes its temp folder.
-    """
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"{out}: already exists and is not empty (use overwrite)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)

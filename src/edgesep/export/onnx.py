@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edgesep.atomic import atomic_path
 from edgesep.models.base import Separator
 
 INPUT_NAME = "mix"
@@ -50,10 +50,9 @@ def export_onnx(
     example = torch.randn(1, n_chan, n_time, generator=torch.Generator().manual_seed(0))
     was_training = model.training
     model.eval()
-    fd, tmp_name = tempfile.mkstemp(suffix=".onnx.tmp", dir=out.parent)
-    os.close(fd)
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        with atomic_path(out) as tmp, torch.no_grad(), warnings.catch_warnings():
+            tmp_name = str(tmp)
             # the legacy exporter announces its deprecation on every call; nothing to act on
             warnings.filterwarnings("ignore", category=DeprecationWarning)
             # strided slices it cannot fold are left to the runtime; harmless
@@ -71,15 +70,12 @@ def export_onnx(
                 opset_version=opset,
                 dynamo=False,
             )
-        proto = onnx.load(tmp_name)
-        for key, value in _metadata(model).items():
-            proto.metadata_props.add(key=key, value=value)
-        onnx.save(proto, tmp_name)
-        os.replace(tmp_name, out)
+            proto = onnx.load(tmp_name)
+            for key, value in _metadata(model).items():
+                proto.metadata_props.add(key=key, value=value)
+            onnx.save(proto, tmp_name)
     finally:
         model.train(was_training)
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
     return out
 
 

@@ -14,11 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +23,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_model, save_model
 
+from edgesep.atomic import atomic_path
 from edgesep.config import to_dict
 from edgesep.models.base import Separator
 
@@ -77,18 +74,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-@contextmanager
-def _temp_beside(target: Path) -> Iterator[Path]:
-    """A temporary path in ``target``'s folder (same file system, so rename is atomic)."""
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def save_artifact(model: Separator, path: str | Path, card: dict[str, Any] | None = None) -> Path:
     """Write ``<path>.safetensors`` and ``<path>.json`` for ``model``; returns the weights path.
 
@@ -102,7 +87,9 @@ def save_artifact(model: Separator, path: str | Path, card: dict[str, Any] | Non
     config = to_dict(model.config)
     metadata = {"format": FORMAT, "family": family, "config": json.dumps(config, sort_keys=True)}
     weights_path.parent.mkdir(parents=True, exist_ok=True)
-    with _temp_beside(weights_path) as tmp_weights, _temp_beside(card_path) as tmp_card:
+    # weights are renamed first (the inner block closes first): a crash between the renames
+    # leaves new weights with an old card, which load_artifact detects through the SHA-256
+    with atomic_path(card_path) as tmp_card, atomic_path(weights_path) as tmp_weights:
         save_model(model, str(tmp_weights), metadata=metadata)
         full_card: dict[str, Any] = dict(
             format=FORMAT,
@@ -129,14 +116,6 @@ def save_artifact(model: Separator, path: str | Path, card: dict[str, Any] | Non
                 f"{card_path}: card is not JSON serialisable ({_brief(exc)})"
             ) from None
         tmp_card.write_text(text + "\n")
-        # weights first: a crash between the renames leaves new weights with an old card, which
-        # load_artifact detects through the SHA-256 instead of silently trusting the card
-        umask = os.umask(0)
-        os.umask(umask)
-        for tmp in (tmp_weights, tmp_card):
-            tmp.chmod(0o666 & ~umask)  # temp files are 0600; a saved artifact gets the usual mode
-        os.replace(tmp_weights, weights_path)
-        os.replace(tmp_card, card_path)
     return weights_path
 
 

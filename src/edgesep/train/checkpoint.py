@@ -9,13 +9,13 @@ classes are unpickled).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from edgesep.atomic import atomic_dir
 
 
 def save_checkpoint(
@@ -26,22 +26,13 @@ def save_checkpoint(
     card: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``folder`` (model.safetensors, optimizer.pt, state.json, card.json) atomically."""
-    tmp = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file(
-        {k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors")
-    )
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    (tmp / "state.json").write_text(json.dumps(state, indent=2))
-    if card is not None:
-        (tmp / "card.json").write_text(json.dumps(card, indent=2))
-    old = folder.with_name(f".{folder.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(tmp, folder)
-    shutil.rmtree(old, ignore_errors=True)
+    with atomic_dir(folder, overwrite=True) as tmp:
+        weights = {k: v.contiguous() for k, v in model.state_dict().items()}
+        save_file(weights, str(tmp / "model.safetensors"))
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        (tmp / "state.json").write_text(json.dumps(state, indent=2))
+        if card is not None:
+            (tmp / "card.json").write_text(json.dumps(card, indent=2))
     return folder
 
 

@@ -18,9 +18,10 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from edgesep.atomic import atomic_dir
 from edgesep.data.cards import content_hash, write_card
 from edgesep.data.corpus import SPLITS
-from edgesep.data.prep import atomic_dir, rms_normalize, trim_silence, write_wav
+from edgesep.data.prep import rms_normalize, trim_silence, write_wav
 from edgesep.data.synth.espeak import ESpeak
 from edgesep.data.synth.text import sentence_pool
 
