@@ -65,25 +65,35 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
+ValidationSets = dict[str, list[tuple[torch.Tensor, torch.Tensor]]]
+
+
+def load_validation_sets(dirs: tuple[str, ...], max_items: int) -> ValidationSets:
+    """(mix (T,), sources (S, T)) of every validation mixture, read once per run."""
+    sets: ValidationSets = {}
+    for d in dirs:
+        ds = MixtureDataset(d, max_items=max_items or None)
+        items = (ds[i] for i in range(len(ds)))
+        sets[Path(d).name] = [
+            (torch.from_numpy(it["mix"]), torch.from_numpy(it["sources"])) for it in items
+        ]
+    return sets
+
+
 @torch.no_grad()
-def validate(
-    model: Separator, dirs: tuple[str, ...], device: torch.device, max_items: int
-) -> dict[str, float]:
-    """Mean SI-SNRi (dB) per validation folder and over all, on whole utterances."""
+def validate(model: Separator, sets: ValidationSets, device: torch.device) -> dict[str, float]:
+    """Mean SI-SNRi (dB) per validation set and over all, on whole utterances."""
     model.eval()
     out: dict[str, float] = {}
     all_scores: list[float] = []
-    for d in dirs:
-        ds = MixtureDataset(d, max_items=max_items or None)
+    for name, items in sets.items():
         scores = []
-        for i in range(len(ds)):
-            item = ds[i]
-            mix = torch.from_numpy(item["mix"]).to(device)
-            ref = torch.from_numpy(item["sources"]).to(device)[None]
-            est = model(mix[None, None])[:, :, 0]
+        for mix_cpu, ref_cpu in items:
+            mix, ref = mix_cpu.to(device)[None, None], ref_cpu.to(device)[None]
+            est = model(mix)[:, :, 0]
             _, best = best_permutation(est, ref, si_snr)
-            scores.append(float(best - si_snr(mix[None, None], ref).mean()))
-        out[Path(d).name] = float(np.mean(scores))
+            scores.append(float(best - si_snr(mix, ref).mean()))
+        out[name] = float(np.mean(scores))
         all_scores += scores
     out["mean"] = float(np.mean(all_scores))
     model.train()
@@ -177,6 +187,7 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
         )
     (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
     card = run_card(cfg, device)
+    valid_sets = load_validation_sets(cfg.valid_dirs, cfg.valid_max_items)
     console.print(
         f"[bold]{cfg.model}[/] {model.n_params():,} params on {device} "
         f"({cfg.threads} threads), batch {cfg.batch_size} x {cfg.data.segment_seconds} s"
@@ -236,7 +247,9 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
                     # the last weights of a run are always validated, whatever ends it
                     last_step = time_up or state["step"] == cfg.max_steps
                     if state["step"] % cfg.eval_every == 0 or last_step:
-                        _evaluate_and_keep(model, opt, cfg, state, device, out, card, console, log)
+                        _evaluate_and_keep(
+                            model, opt, cfg, state, valid_sets, out, card, console, log
+                        )
                         checkpoint()
                         t_last_ckpt = time.time()
                         if state["bad_evals"] >= cfg.early_stop_patience:
@@ -268,13 +281,13 @@ def _evaluate_and_keep(
     opt: torch.optim.Optimizer,
     cfg: TrainConfig,
     state: dict[str, Any],
-    device: torch.device,
+    valid_sets: ValidationSets,
     out: Path,
     card: dict[str, Any],
     console: Console,
     log: Any,
 ) -> None:
-    scores = validate(model, cfg.valid_dirs, device, cfg.valid_max_items)
+    scores = validate(model, valid_sets, next(model.parameters()).device)
     entry = {
         "step": state["step"],
         "valid": scores,
