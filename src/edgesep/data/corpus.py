@@ -47,7 +47,3 @@ def load_corpus(root: str | Path, split: str) -> list[Utterance]:
     if not out:
         raise ValueError(f"{base}: corpus split holds no .wav files")
     return out
-
-
-def speakers(utts: list[Utterance]) -> list[str]:
-    return sorted({u.speaker for u in utts})
