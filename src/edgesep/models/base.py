@@ -14,14 +14,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgesep.models.streaming import StreamingMixin
 
-class Separator(nn.Module, ABC):
+
+class Separator(StreamingMixin, nn.Module, ABC):
     """Base class: a waveform-in, sources-out separation model.
 
     Attributes every subclass sets: ``sample_rate``, ``n_src``, ``source_names``, ``causal``,
     ``lookahead_samples`` and ``config`` (its frozen config dataclass). ``hop`` is the frame hop
     in samples: the output is shift-equivariant only for shifts that are multiples of it, so
-    chunked inference aligns its chunks to it.
+    chunked inference aligns its chunks to it. Causal families also implement the streaming
+    core of :class:`~edgesep.models.streaming.StreamingMixin` (``init_state`` / ``step``).
     """
 
     family: ClassVar[str]
