@@ -1,0 +1,1 @@
+"""Band-Split RNN (placeholder; being written)."""

@@ -1,0 +1,1 @@
+"""Lite U-Net (placeholder; being written)."""
