@@ -38,6 +38,8 @@ def _basis(n_fft: int, window: torch.Tensor) -> torch.Tensor:
 class STFT(nn.Module):
     """Shape: (B, T) -> real (B, F, N), imag (B, F, N) with N = 1 + (T - n_fft) // hop."""
 
+    basis: torch.Tensor
+
     def __init__(self, n_fft: int, hop: int) -> None:
         super().__init__()
         if n_fft % hop:
@@ -53,6 +55,8 @@ class STFT(nn.Module):
 
 class ISTFT(nn.Module):
     """Shape: real, imag (B, F, N) -> (B, (N - 1) * hop + n_fft), steady-state normalised."""
+
+    basis: torch.Tensor
 
     def __init__(self, n_fft: int, hop: int) -> None:
         super().__init__()

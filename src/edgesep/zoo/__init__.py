@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from edgesep.config import to_dict
 from edgesep.models.artifact import (
     WEIGHTS_SUFFIX,
     ArtifactError,
@@ -110,6 +111,7 @@ def _artifact_entry(name: str) -> dict[str, Any]:
         "kind": "bundled",
         "trained": True,
         "family": card.get("family"),
+        "config": card.get("config"),
         "n_params": card.get("n_params"),
         "sample_rate": card.get("sample_rate"),
         "source_names": card.get("source_names"),
@@ -131,6 +133,7 @@ def _config_entry(name: str) -> dict[str, Any]:
         "kind": "config",
         "trained": False,
         "family": MODELS.get(name).family,
+        "config": to_dict(model.config),
         "n_params": model.n_params(),
         "sample_rate": model.sample_rate,
         "source_names": list(model.source_names),
@@ -144,7 +147,7 @@ def _config_entry(name: str) -> dict[str, Any]:
 def list_entries() -> list[dict[str, Any]]:
     """Bundled models first (trained, with card metrics), then registered configs (untrained).
 
-    Each entry: name, kind ("bundled" | "config"), trained, family, n_params, sample_rate,
+    Each entry: name, kind ("bundled" | "config"), trained, family, config, n_params, sample_rate,
     source_names, causal, size_bytes (weights file; None for configs), metrics, path.
     """
     entries = [_artifact_entry(name) for name in bundled_names()]

@@ -1,0 +1,149 @@
+"""Export a causal model's streaming core as an ONNX *step graph* with explicit state.
+
+The graph computes one call of ``step_core``: inputs ``chunk`` (n_streams, hops_per_step * hop)
+and one tensor per state (named by ``core_state_names``), outputs ``sources``
+(n_streams, S, hops_per_step * hop) and the new states (``<name>_out``). The caller feeds each
+call's output states to the next call, so a hop costs the same however long the stream has run.
+Chunks of other sizes and the fixed output delay are the caller's business (the torch
+``StreamingMixin.step`` and the torch-free runtime both buffer to whole hops).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgesep.atomic import atomic_path
+from edgesep.export.onnx import INPUT_RMS, ParityError, model_metadata
+from edgesep.models.base import Separator
+
+CHUNK_NAME = "chunk"
+OUTPUT_NAME = "sources"
+
+
+class _StepGraph(nn.Module):
+    def __init__(self, model: Separator) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, chunk: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out, new_state = self.model.step_core(chunk, list(state))
+        return (out, *new_state)
+
+
+def step_metadata(model: Separator, hops_per_step: int, n_streams: int) -> dict[str, str]:
+    names = model.core_state_names()
+    return {
+        **model_metadata(model),
+        "edgesep.graph": "stream_step",
+        "edgesep.stream_hop": str(model.stream_hop),
+        "edgesep.hops_per_step": str(hops_per_step),
+        "edgesep.n_streams": str(n_streams),
+        "edgesep.stream_core_delay": str(model.stream_core_delay),
+        "edgesep.stream_delay": str(model.stream_delay),
+        "edgesep.state_inputs": json.dumps(names),
+        "edgesep.state_outputs": json.dumps([f"{n}_out" for n in names]),
+    }
+
+
+def export_step_onnx(
+    model: Separator,
+    path: str | os.PathLike[str],
+    hops_per_step: int = 1,
+    n_streams: int = 1,
+    opset: int = 17,
+) -> Path:
+    """Write the step graph of causal ``model`` to ``path`` (atomically); returns the path."""
+    import onnx
+
+    if not model.causal:
+        raise ValueError(f"{type(model).__name__}: only causal models have a streaming step graph")
+    if hops_per_step < 1 or n_streams < 1:
+        raise ValueError("hops_per_step and n_streams must be at least 1")
+    out = Path(path)
+    names = model.core_state_names()
+    state = model.init_core_state(n_streams)
+    if len(names) != len(state) or len(set(names)) != len(names):
+        raise ValueError(f"core_state_names() must name each of the {len(state)} states once")
+    chunk = torch.randn(
+        n_streams, hops_per_step * model.stream_hop, generator=torch.Generator().manual_seed(0)
+    )
+    was_training = model.training
+    model.eval()
+    try:
+        with atomic_path(out) as tmp, torch.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
+            torch.onnx.export(
+                _StepGraph(model),
+                (chunk, *state),
+                str(tmp),
+                input_names=[CHUNK_NAME, *names],
+                output_names=[OUTPUT_NAME, *(f"{n}_out" for n in names)],
+                opset_version=opset,
+                dynamo=False,
+            )
+            proto = onnx.load(str(tmp))
+            for key, value in step_metadata(model, hops_per_step, n_streams).items():
+                proto.metadata_props.add(key=key, value=value)
+            onnx.save(proto, str(tmp))
+    finally:
+        model.train(was_training)
+    return out
+
+
+def check_step_parity(
+    model: Separator,
+    path: str | os.PathLike[str],
+    n_steps: int = 24,
+    rtol: float = 1e-4,
+    atol: float = 1e-5,
+    seed: int = 0,
+) -> float:
+    """Run ``n_steps`` calls of the step graph in ONNX Runtime and of ``step_core`` in torch on
+    the same seeded noise, each threading its own state; returns the largest |difference| of
+    outputs and states, raising :class:`ParityError` naming the step when it exceeds
+    ``atol + rtol * |eager|``."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    chunk_shape = session.get_inputs()[0].shape
+    names = [i.name for i in session.get_inputs()[1:]]
+    gen = torch.Generator().manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    state = model.init_core_state(int(chunk_shape[0]))
+    feeds_state = [s.numpy() for s in state]
+    worst = 0.0
+    try:
+        for i in range(n_steps):
+            chunk = INPUT_RMS * torch.randn(*chunk_shape, generator=gen)
+            with torch.no_grad():
+                want, state = model.step_core(chunk, state)
+            got = session.run(
+                None, {CHUNK_NAME: chunk.numpy(), **dict(zip(names, feeds_state, strict=True))}
+            )
+            feeds_state = got[1:]
+            for label, g, w in [
+                ("sources", got[0], want),
+                *zip(names, got[1:], state, strict=True),
+            ]:
+                w_np = w.numpy()
+                if g.shape != w_np.shape:
+                    raise ParityError(f"{path}: step {i}: {label} shape {g.shape} != {w_np.shape}")
+                diff = np.abs(g - w_np)
+                worst = max(worst, float(diff.max(initial=0.0)))
+                if not np.all(diff <= atol + rtol * np.abs(w_np)):
+                    raise ParityError(
+                        f"{path}: step {i}: {label} max |diff| {diff.max():.3g} exceeds "
+                        f"atol={atol:g} + rtol={rtol:g}*|eager|"
+                    )
+    finally:
+        model.train(was_training)
+    return worst
