@@ -1,25 +1,46 @@
 """Conv-TasNet: learned encoder -> TCN mask estimator -> learned decoder.
 
 Named configs: ``convtasnet-paper`` (the paper's best non-causal model, 5.05 M params),
-``convtasnet-tiny`` (edge size, <= 0.5 M params, no skip path), ``convtasnet-test`` (for tests).
+``convtasnet-tiny`` (edge size, <= 0.5 M params, no skip path), ``convtasnet-test`` (for tests),
+and variants of these:
+
+- ``*-mitas``: MiTAS parameter sharing, the depthwise and pointwise convs of block x shared by
+  every repeat (``share_*="stack"``); paper 5.05 M -> 1.86 M (the MiTAS paper: 5.1 M -> 1.8 M).
+  :func:`sharing_report` lists every sharing mode.
+- ``convtasnet-tiny-pyramid``: pyramid depthwise convs, kernels (3, 5) summed.
+- ``convtasnet-tiny-edge`` (and ``-causal``): BatchNorm placed before ReLU (so it folds into the
+  conv, see :func:`edgesep.models.convtasnet_fold.fold_batchnorm`) and an overlap-add decoder,
+  so that every op quantizes to int8 in ONNX Runtime.
+
+Causal configs stream: ``init_state`` / ``step`` (see :mod:`edgesep.models.streaming`) run a
+core of one encoder frame per hop L/2, with one history buffer per TCN block, so each hop costs
+the same however long the stream; :mod:`edgesep.models.convtasnet_stream` implements it.
 
 References: Luo & Mesgarani, "Conv-TasNet: Surpassing Ideal Time-Frequency Magnitude Masking for
-Speech Separation", IEEE/ACM TASLP 27(8), 2019.
+Speech Separation", IEEE/ACM TASLP 27(8), 2019; Tuan et al., "MiTAS: A Compressed Time-Domain
+Audio Separation Network with Parameter Sharing", 2021; Hoang et al., "PydMobileNet", 2019.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgesep.models import convtasnet_stream
 from edgesep.models.base import Separator
 from edgesep.models.zoo_registry import FAMILIES, register_config
-from edgesep.nn.norm import make_norm
-from edgesep.nn.tcn import TCNBlock, make_act
+from edgesep.nn.decoder import OverlapAddDecoder
+from edgesep.nn.norm import FRAME_WISE_NORMS, NORMS, make_norm
+from edgesep.nn.tcn import NORM_ORDERS, TCNBlock, make_act
+
+# which blocks share a conv: "stack": block x of every repeat; "dilation": all blocks of a repeat
+SHARE_MODES = ("none", "stack", "dilation", "all")
+DECODERS = ("transposed", "ola")
 
 
 @dataclass(frozen=True)
@@ -36,19 +57,47 @@ class ConvTasNetConfig:
     conv_kernel_size: int = 3  # P: depthwise kernel size
     n_blocks: int = 8  # X: blocks per repeat, dilations 1..2^(X-1)
     n_repeats: int = 3  # R
-    norm: str = "gLN"  # gLN (global) | cLN (channel-wise, causal)
+    norm: str = "gLN"  # gLN (global) | cLN (channel-wise, causal) | BN | none
     act: str = "prelu"  # prelu | relu | leaky_relu
     mask_act: str = "relu"  # relu | sigmoid
     causal: bool = False
     source_names: tuple[str, ...] = ()
+    # act_norm: conv -> act -> norm (the paper); norm_act: conv -> norm -> act (BN folds)
+    norm_order: str = "act_norm"
+    # pyramid depthwise conv: kernels summed at each block's dilation; () = (conv_kernel_size,)
+    conv_kernel_sizes: tuple[int, ...] = ()
+    share_depthwise: str = "none"  # none | stack | dilation | all (MiTAS)
+    share_pointwise: str = "none"  # in_conv, res_conv and skip_conv; same modes
+    decoder: str = "transposed"  # transposed (ConvTranspose1d) | ola (Conv1d + overlap-add)
 
     def __post_init__(self) -> None:
         if self.kernel_size % 2:
             raise ValueError("kernel_size (L) must be even: the encoder hops L/2")
-        if self.causal and self.norm == "gLN":
-            raise ValueError("a causal Conv-TasNet needs norm='cLN' (gLN looks at the future)")
+        if self.norm not in NORMS:
+            raise ValueError(f"unknown norm {self.norm!r}; choose one of {', '.join(NORMS)}")
+        if self.causal and self.norm not in FRAME_WISE_NORMS:
+            raise ValueError(
+                "a causal Conv-TasNet needs norm='cLN', 'BN' or 'none' (gLN looks at the future)"
+            )
         if self.source_names and len(self.source_names) != self.n_src:
             raise ValueError("source_names must name n_src sources")
+        for name, value, allowed in [
+            ("norm_order", self.norm_order, NORM_ORDERS),
+            ("share_depthwise", self.share_depthwise, SHARE_MODES),
+            ("share_pointwise", self.share_pointwise, SHARE_MODES),
+            ("decoder", self.decoder, DECODERS),
+        ]:
+            if value not in allowed:
+                raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
+        if any(k < 1 for k in (self.conv_kernel_size, *self.conv_kernel_sizes)):
+            raise ValueError("depthwise kernel sizes must be at least 1")
+
+
+def _owner(mode: str, repeat: int, block: int, n_blocks: int) -> int:
+    """Index of the block that owns the conv that block ``block`` of ``repeat`` uses."""
+    owner_repeat = 0 if mode in ("stack", "all") else repeat
+    owner_block = 0 if mode in ("dilation", "all") else block
+    return owner_repeat * n_blocks + owner_block
 
 
 def _traceable_max(a: int, b: int) -> int:
@@ -61,6 +110,9 @@ def _traceable_max(a: int, b: int) -> int:
 @FAMILIES.register("convtasnet")
 class ConvTasNet(Separator):
     """Time-domain masking network.
+
+    Shared convs (``share_*``) are owned by the first block that uses them; the state dict
+    holds them once, under that block's name. Norms and activations are never shared.
 
     Shape: (B, C, T) -> (B, S, C, T); channels are separated independently.
     """
@@ -79,28 +131,41 @@ class ConvTasNet(Separator):
         self.hop = c.kernel_size // 2
         # the decoder's last frame overlaps the next L/2 samples of the future
         self.lookahead_samples = c.kernel_size - 1 if c.causal else 0
+        # the streaming core: one frame per hop, output one hop late (see convtasnet_stream)
+        self.stream_hop = self.hop
+        self.stream_core_delay = self.hop
         self.encoder = nn.Conv1d(1, c.n_filters, c.kernel_size, stride=self.hop, bias=False)
         self.in_norm = make_norm(c.norm, c.n_filters)
         self.bottleneck = nn.Conv1d(c.n_filters, c.bn_chan, 1)
-        self.blocks = nn.ModuleList(
-            TCNBlock(
-                c.bn_chan,
-                c.hid_chan,
-                c.skip_chan,
-                c.conv_kernel_size,
-                dilation=2**x,
-                norm=c.norm,
-                act=c.act,
-                causal=c.causal,
-            )
-            for _ in range(c.n_repeats)
-            for x in range(c.n_blocks)
-        )
+        blocks: list[TCNBlock] = []
+        for r in range(c.n_repeats):
+            for x in range(c.n_blocks):
+                pw = _owner(c.share_pointwise, r, x, c.n_blocks)
+                dw = _owner(c.share_depthwise, r, x, c.n_blocks)
+                blocks.append(
+                    TCNBlock(
+                        c.bn_chan,
+                        c.hid_chan,
+                        c.skip_chan,
+                        c.conv_kernel_size,
+                        dilation=2**x,
+                        norm=c.norm,
+                        act=c.act,
+                        causal=c.causal,
+                        kernel_sizes=c.conv_kernel_sizes,
+                        norm_order=c.norm_order,
+                        pointwise_from=blocks[pw] if pw < len(blocks) else None,
+                        depthwise_from=blocks[dw] if dw < len(blocks) else None,
+                    )
+                )
+        self.blocks = nn.ModuleList(blocks)
         mask_in = c.skip_chan if c.skip_chan > 0 else c.bn_chan
         self.mask_act_in = make_act(c.act, mask_in)
         self.mask_conv = nn.Conv1d(mask_in, c.n_src * c.n_filters, 1)
-        self.decoder = nn.ConvTranspose1d(
-            c.n_filters, 1, c.kernel_size, stride=self.hop, bias=False
+        self.decoder: nn.Module = (
+            OverlapAddDecoder(c.n_filters, c.kernel_size)
+            if c.decoder == "ola"
+            else nn.ConvTranspose1d(c.n_filters, 1, c.kernel_size, stride=self.hop, bias=False)
         )
 
     def forward(self, mix: torch.Tensor) -> torch.Tensor:
@@ -119,6 +184,10 @@ class ConvTasNet(Separator):
         y = y[..., :n_time].reshape(n_batch, n_chan, self.n_src, n_time)
         return y.transpose(1, 2)
 
+    def tcn_blocks(self) -> list[TCNBlock]:
+        """``blocks``, typed."""
+        return [cast(TCNBlock, b) for b in self.blocks]
+
     def mask(self, w: torch.Tensor) -> torch.Tensor:
         """Shape: (B, N, frames) -> (B, S, N, frames)."""
         h = self.bottleneck(self.in_norm(w))
@@ -127,10 +196,26 @@ class ConvTasNet(Separator):
             h, skip = block(h)
             if skip is not None:
                 skip_sum = skip if skip_sum is None else skip_sum + skip
-        feats = skip_sum if skip_sum is not None else h
+        return self.masks_from_features(skip_sum if skip_sum is not None else h)
+
+    def masks_from_features(self, feats: torch.Tensor) -> torch.Tensor:
+        """Shape: (B, Sc or B, frames) -> (B, S, N, frames)."""
         m = self.mask_conv(self.mask_act_in(feats))
         m = m.view(m.shape[0], self.n_src, self.config.n_filters, m.shape[-1])
         return torch.sigmoid(m) if self.config.mask_act == "sigmoid" else torch.relu(m)
+
+    # -- streaming core (causal configs), see convtasnet_stream -------------------------------
+    def init_core_state(self, n_batch: int) -> list[torch.Tensor]:
+        return convtasnet_stream.init_core_state(self, n_batch)
+
+    def step_core(
+        self, x: torch.Tensor, state: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Shape: (B, k * hop) -> (B, S, k * hop), k >= 1; B mono streams."""
+        return convtasnet_stream.step_core(self, x, state)
+
+    def core_state_names(self) -> list[str]:
+        return convtasnet_stream.core_state_names(self)
 
 
 PAPER = ConvTasNetConfig()
@@ -145,9 +230,66 @@ register_config(
     "convtasnet-tiny-causal", "convtasnet", dataclasses.replace(TINY, norm="cLN", causal=True)
 )
 register_config(
+    "convtasnet-tiny-pyramid", "convtasnet", dataclasses.replace(TINY, conv_kernel_sizes=(3, 5))
+)
+for _name, _base in [("convtasnet-paper-mitas", PAPER), ("convtasnet-tiny-mitas", TINY)]:
+    register_config(
+        _name,
+        "convtasnet",
+        dataclasses.replace(_base, share_depthwise="stack", share_pointwise="stack"),
+    )
+# every op int8-quantizable in ONNX Runtime: BN folds into the conv before it, ReLU fuses
+# into the quantized conv, and the decoder is a pointwise Conv1d plus overlap-add
+EDGE = dataclasses.replace(TINY, norm="BN", norm_order="norm_act", act="relu", decoder="ola")
+register_config("convtasnet-tiny-edge", "convtasnet", EDGE)
+register_config("convtasnet-tiny-edge-causal", "convtasnet", dataclasses.replace(EDGE, causal=True))
+register_config(
     "convtasnet-test",
     "convtasnet",
     dataclasses.replace(
         PAPER, n_filters=16, bn_chan=8, hid_chan=16, skip_chan=8, n_blocks=3, n_repeats=1
     ),
 )
+
+
+def sharing_report(
+    names: tuple[str, ...] = ("convtasnet-paper", "convtasnet-tiny"),
+) -> list[dict[str, str | int | float]]:
+    """Parameters of every (share_depthwise, share_pointwise) pair of each named config.
+
+    Models are built on the meta device, so this allocates nothing. Rows: ``config``,
+    ``share_depthwise``, ``share_pointwise``, ``n_params`` and ``ratio`` (to unshared).
+    Pointwise convs hold nearly all the weights; norms and PReLUs stay per block::
+
+        depthwise / pointwise   paper (X=8, R=3)      tiny (X=8, R=3)
+        none      / none        5,050,545  1.000      455,793  1.000
+        all       / none        5,003,441  0.991      444,017  0.974
+        none      / stack       1,892,529  0.375      190,577  0.418
+        stack     / stack       1,859,761  0.368      182,385  0.400   (MiTAS: 5.1 M -> 1.8 M)
+        stack     / dilation      872,881  0.173       99,505  0.218
+        all       / all           463,793  0.092       62,769  0.138
+
+    References: Tuan et al., "MiTAS: A Compressed Time-Domain Audio Separation Network with
+    Parameter Sharing", 2021.
+    """
+    from edgesep.models.zoo_registry import build
+
+    rows: list[dict[str, str | int | float]] = []
+    for name in names:
+        base = 0
+        for pointwise in SHARE_MODES:
+            for depthwise in SHARE_MODES:
+                with torch.device("meta"):
+                    model = build(name, share_depthwise=depthwise, share_pointwise=pointwise)
+                n = model.n_params()
+                base = base or n
+                rows.append(
+                    {
+                        "config": name,
+                        "share_depthwise": depthwise,
+                        "share_pointwise": pointwise,
+                        "n_params": n,
+                        "ratio": n / base,
+                    }
+                )
+    return rows

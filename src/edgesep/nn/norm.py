@@ -1,7 +1,13 @@
 """Normalisation layers of Conv-TasNet.
 
+``gLN`` (global layer norm) looks at the whole signal; ``cLN`` (channel-wise) at one frame, so it
+is causal; ``BN`` (BatchNorm1d) is a per-channel affine map at inference, so it is causal too and
+folds into the convolution it follows (see ``edgesep.models.convtasnet_fold``), which is what an
+int8 runtime wants; ``none`` is the identity (what a folded BN model has left).
+
 References: Luo & Mesgarani, "Conv-TasNet: Surpassing Ideal Time-Frequency Magnitude Masking for
-Speech Separation", IEEE/ACM TASLP 2019 (global layer norm, gLN).
+Speech Separation", IEEE/ACM TASLP 2019 (global layer norm, gLN); Ioffe & Szegedy, "Batch
+Normalization", ICML 2015.
 """
 
 from __future__ import annotations
@@ -46,10 +52,19 @@ class ChannelLayerNorm(nn.Module):
         return self.gamma * (x - mean) / torch.sqrt(var + self.eps) + self.beta
 
 
+NORMS = ("gLN", "cLN", "BN", "none")
+# the norms whose output at frame n depends on frame n alone (BN: in eval mode)
+FRAME_WISE_NORMS = ("cLN", "BN", "none")
+
+
 def make_norm(kind: str, n_chan: int) -> nn.Module:
-    """``gLN`` (global) or ``cLN`` (channel-wise, causal)."""
+    """``gLN`` (global), ``cLN`` (channel-wise), ``BN`` (BatchNorm1d) or ``none`` (identity)."""
     if kind == "gLN":
         return GlobalLayerNorm(n_chan)
     if kind == "cLN":
         return ChannelLayerNorm(n_chan)
-    raise ValueError(f"unknown norm {kind!r}; choose gLN or cLN")
+    if kind == "BN":
+        return nn.BatchNorm1d(n_chan)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown norm {kind!r}; choose one of {', '.join(NORMS)}")
