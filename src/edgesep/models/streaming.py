@@ -1,7 +1,8 @@
 """Stateful chunk-by-chunk inference for causal models: ``init_state`` and ``step``.
 
 A causal family implements a *core* that consumes exactly ``k * stream_hop`` new samples and
-returns as many output samples, ``stream_core_delay`` samples late, carrying its state (conv ring
+returns as many output samples, ``stream_core_delay`` samples late (its first
+``stream_core_delay`` output samples belong to time before t=0), carrying its state (conv ring
 buffers, RNN states, overlap-add tails) as a flat list of tensors. A flat tensor list is what an
 ONNX step graph can take as explicit inputs and outputs (see ``edgesep.export.streaming``).
 
@@ -27,12 +28,14 @@ class StreamState:
     """What ``step`` carries between calls. Never mutated: ``step`` returns a new one.
 
     ``core``: the family's tensors; ``pending``: (B, C, r < hop) input not yet processed;
-    ``ready``: (B, S, C, m) output computed but not yet returned.
+    ``ready``: (B, S, C, m) output computed but not yet returned; ``skip``: how many of the
+    core's next output samples still belong to time before t=0 (they are dropped).
     """
 
     core: tuple[torch.Tensor, ...]
     pending: torch.Tensor
     ready: torch.Tensor
+    skip: int
 
 
 class StreamingMixin:
@@ -77,7 +80,7 @@ class StreamingMixin:
         ref = core[0] if core else torch.zeros(0)
         pending = torch.zeros(n_batch, n_chan, 0, dtype=ref.dtype)
         ready = torch.zeros(n_batch, self.n_src, n_chan, self.stream_delay, dtype=ref.dtype)
-        return StreamState(core, pending, ready)
+        return StreamState(core, pending, ready, self.stream_core_delay)
 
     @torch.no_grad()
     def step(self, chunk: torch.Tensor, state: StreamState) -> tuple[torch.Tensor, StreamState]:
@@ -90,12 +93,15 @@ class StreamingMixin:
         n_batch, n_chan, n_new = chunk.shape
         buf = torch.cat([state.pending, chunk.to(state.pending.dtype)], dim=-1)
         n_ready = buf.shape[-1] // self.stream_hop * self.stream_hop
-        core, ready = state.core, state.ready
+        core, ready, skip = state.core, state.ready, state.skip
         if n_ready:
             x = buf[..., :n_ready].reshape(n_batch * n_chan, n_ready)
             y, new_core = self.step_core(x, list(core))
             core = tuple(new_core)
             y = y.reshape(n_batch, n_chan, self.n_src, n_ready).transpose(1, 2)
-            ready = torch.cat([ready, y], dim=-1)
+            # the core's first stream_core_delay samples precede t=0: the delay is in `ready`
+            dropped = min(skip, n_ready)
+            ready = torch.cat([ready, y[..., dropped:]], dim=-1)
+            skip -= dropped
         out = ready[..., :n_new]
-        return out, StreamState(core, buf[..., n_ready:], ready[..., n_new:])
+        return out, StreamState(core, buf[..., n_ready:], ready[..., n_new:], skip)
