@@ -23,8 +23,6 @@ def overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
 
     Shape: (B, 2 * hop, n) -> (B, 1, (n + 1) * hop)
     """
-    if frames.shape[1] != 2 * hop:
-        raise ValueError(f"overlap_add: frames have {frames.shape[1]} samples, need 2 * hop")
     head = F.pad(frames[:, :hop], (0, 1))  # first halves: output segments 0..n-1
     tail = F.pad(frames[:, hop:], (1, 0))  # second halves: segments 1..n
     return (head + tail).transpose(1, 2).reshape(frames.shape[0], 1, -1)
