@@ -234,3 +234,15 @@ def test_time_limit_still_validates_the_last_weights(
     lines = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     evals = [e["step"] for e in lines if "valid" in e]
     assert evals == [1]  # stopped by the clock after one step, and that step was validated
+
+
+@pytest.mark.parametrize("family_config", ["bsrnn-test", "liteunet-test"])
+def test_every_family_trains_with_the_same_command(
+    data: tuple[Path, Path], tmp_path: Path, family_config: str
+) -> None:
+    cfg = make_config(data, tmp_path / "run", model=family_config, max_steps=2, eval_every=2)
+    best = train(cfg, console=quiet())
+    model = load_artifact(best)
+    assert model.family == family_config.removesuffix("-test")
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(e["loss"]) for e in log if "loss" in e)
