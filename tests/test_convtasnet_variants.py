@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,12 +22,14 @@ from edgesep.models.zoo_registry import build
 from edgesep.nn.decoder import OverlapAddDecoder
 from edgesep.zoo import DEFAULT_MODEL, ZOO_DIR
 
-SMALL = {"n_repeats": 2}  # convtasnet-test has one repeat; sharing across stacks needs two
-CAUSAL = {"causal": True, "norm": "cLN"}
-EDGE = {"norm": "BN", "norm_order": "norm_act", "act": "relu", "decoder": "ola"}
+SMALL: dict[str, Any] = {
+    "n_repeats": 2
+}  # convtasnet-test has one repeat; sharing across stacks needs two
+CAUSAL: dict[str, Any] = {"causal": True, "norm": "cLN"}
+EDGE: dict[str, Any] = {"norm": "BN", "norm_order": "norm_act", "act": "relu", "decoder": "ola"}
 
 
-def make(name: str = "convtasnet-test", seed: int = 0, **overrides: object) -> ConvTasNet:
+def make(name: str = "convtasnet-test", seed: int = 0, **overrides: Any) -> ConvTasNet:
     torch.manual_seed(seed)
     model = build(name, **overrides)
     assert isinstance(model, ConvTasNet)
@@ -93,7 +96,7 @@ def test_sharing_equals_the_untied_model_with_copied_weights(
     untied = make(seed=1, **kw).eval()
     n_blocks, n_rep = shared.config.n_blocks, shared.config.n_repeats
     n_owned = {"none": n_blocks * n_rep, "stack": n_blocks, "dilation": n_rep, "all": 1}
-    block = untied.blocks[0]
+    block = untied.tcn_blocks()[0]
     dw = sum(p.numel() for m in block.depthwise_convs() for p in m.parameters())
     pointwise_convs = (block.in_conv, block.res_conv, block.skip_conv)
     pw = sum(p.numel() for m in pointwise_convs if m is not None for p in m.parameters())
@@ -154,7 +157,7 @@ def test_overlap_add_decoder_equals_conv_transpose() -> None:
 
 
 @pytest.mark.parametrize("overrides", [{}, CAUSAL, {"conv_kernel_sizes": (3, 5)}])
-def test_fold_batchnorm_keeps_the_output_and_the_input(overrides: dict[str, object]) -> None:
+def test_fold_batchnorm_keeps_the_output_and_the_input(overrides: dict[str, Any]) -> None:
     model = make(**{**EDGE, **overrides, "norm": "BN"}).eval()
     randomize_batchnorm(model)
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -178,23 +181,22 @@ def test_fold_batchnorm_keeps_the_output_and_the_input(overrides: dict[str, obje
         ({**EDGE, "share_pointwise": "stack"}, "shared"),
     ],
 )
-def test_fold_batchnorm_refuses_what_cannot_fold(
-    overrides: dict[str, object], message: str
-) -> None:
+def test_fold_batchnorm_refuses_what_cannot_fold(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         fold_batchnorm(make(**overrides))
 
 
 def test_config_validation_names_the_option() -> None:
     for field in ("norm_order", "share_depthwise", "decoder"):
+        bogus: dict[str, Any] = {field: "bogus"}
         with pytest.raises(ValueError, match=field):
-            make(**{field: "bogus"})
+            make(**bogus)
     with pytest.raises(ValueError, match="causal"):
         make(causal=True, norm="gLN")
 
 
 # -- streaming core --------------------------------------------------------------------------
-STREAM_CASES = {
+STREAM_CASES: dict[str, dict[str, Any]] = {
     "cLN": CAUSAL,
     "edge": {**EDGE, "causal": True},
     "pyramid": {**CAUSAL, "conv_kernel_sizes": (3, 5)},
@@ -243,7 +245,7 @@ def test_step_core_equals_offline_one_hop_late(case: str) -> None:
         ("convtasnet-test", {**SMALL, "share_depthwise": "all", "share_pointwise": "stack"}),
     ],
 )
-def test_onnx_export_matches_eager(name: str, overrides: dict[str, object], tmp_path: Path) -> None:
+def test_onnx_export_matches_eager(name: str, overrides: dict[str, Any], tmp_path: Path) -> None:
     fold = bool(overrides.pop("fold", False))
     model: ConvTasNet = make(name, **overrides).eval()
     randomize_batchnorm(model)
