@@ -13,9 +13,7 @@ from edgesep.nn.stft import ISTFT, STFT, sqrt_hann
 def test_stft_matches_torch_stft(n_fft: int, hop: int) -> None:
     x = torch.randn(2, 3000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     real, imag = STFT(n_fft, hop).double()(x)
-    ref = torch.stft(
-        x, n_fft, hop, window=sqrt_hann(n_fft), center=False, return_complex=True
-    )
+    ref = torch.stft(x, n_fft, hop, window=sqrt_hann(n_fft), center=False, return_complex=True)
     # the buffers are float32, so the comparison is at float32 precision
     torch.testing.assert_close(real, ref.real, rtol=0, atol=1e-4)
     torch.testing.assert_close(imag, ref.imag, rtol=0, atol=1e-4)
