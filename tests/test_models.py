@@ -119,7 +119,9 @@ def _dead_parameters(model: Separator) -> set[str]:
     if getattr(model.config, "skip_chan", 0) == 0:
         return set()
     last = len(model.blocks) - 1
-    return {f"blocks.{last}.res_conv.weight", f"blocks.{last}.res_conv.bias"}
+    dead = {f"blocks.{last}.res_conv.weight", f"blocks.{last}.res_conv.bias"}
+    # a res_conv shared with earlier blocks is registered (and trained) under their name
+    return dead & {name for name, _ in model.named_parameters()}
 
 
 @pytest.mark.parametrize("name", LIGHT)
@@ -321,3 +323,20 @@ def test_streaming_equals_offline_for_any_chunking(name: str, overrides: dict[st
 def test_streaming_needs_a_causal_model() -> None:
     with pytest.raises(ValueError, match="causal"):
         make("convtasnet-test").init_state()
+
+
+def test_export_folds_batchnorm_into_the_convs(tmp_path: Path) -> None:
+    import onnx
+
+    model = make("convtasnet-tiny-edge").eval()
+    gen = torch.Generator().manual_seed(3)
+    for module in model.modules():  # non-trivial statistics, so a wrong fold would show
+        if isinstance(module, torch.nn.BatchNorm1d):
+            assert module.running_mean is not None and module.running_var is not None
+            module.running_mean.normal_(0.0, 0.5, generator=gen)
+            module.running_var.uniform_(0.5, 2.0, generator=gen)
+    path = export_onnx(model, tmp_path / "edge.onnx", example_seconds=0.25)
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert "BatchNormalization" not in ops and "ConvTranspose" not in ops and "PRelu" not in ops
+    check_parity(model, path, lengths=[3001], rtol=1e-4, atol=1e-5)
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules()), "input untouched"

@@ -43,7 +43,8 @@ def export_onnx(
 
     The file is written to a temporary name beside ``path`` and renamed when complete, so a
     failed export never leaves a half-written model behind. The model's train/eval mode is
-    restored afterwards.
+    restored afterwards. What is traced is ``model.for_export()`` (BatchNorms folded into convs
+    where the family can), so :func:`check_parity` against ``model`` also checks the folding.
     """
     import onnx
 
@@ -60,7 +61,7 @@ def export_onnx(
             # strided slices it cannot fold are left to the runtime; harmless
             warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
             torch.onnx.export(
-                model,
+                model.for_export().eval(),
                 (example,),
                 tmp_name,
                 input_names=[INPUT_NAME],

@@ -83,7 +83,7 @@ def export_step_onnx(
             # RNN states are explicit inputs here, which is what that warning asks for
             warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size")
             torch.onnx.export(
-                _StepGraph(model),
+                _StepGraph(model.for_export().eval()),
                 (chunk, *state),
                 str(tmp),
                 input_names=[CHUNK_NAME, *names],

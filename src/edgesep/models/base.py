@@ -44,6 +44,11 @@ class Separator(StreamingMixin, nn.Module, ABC):
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    def for_export(self) -> Separator:
+        """The same function in the form a device should run (e.g. norms folded into convs);
+        ``self`` unless a family knows better. Never mutates ``self``."""
+        return self
+
     @torch.no_grad()
     def separate(
         self,

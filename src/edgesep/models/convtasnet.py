@@ -184,6 +184,17 @@ class ConvTasNet(Separator):
         y = y[..., :n_time].reshape(n_batch, n_chan, self.n_src, n_time)
         return y.transpose(1, 2)
 
+    def for_export(self) -> Separator:
+        """BatchNorms folded into the convs when they can be (norm_act order, no sharing)."""
+        c = self.config
+        if c.norm != "BN" or c.norm_order != "norm_act":
+            return self
+        if c.share_depthwise != "none" or c.share_pointwise != "none":
+            return self
+        from edgesep.models.convtasnet_fold import fold_batchnorm
+
+        return fold_batchnorm(self)
+
     def tcn_blocks(self) -> list[TCNBlock]:
         """``blocks``, typed."""
         return [cast(TCNBlock, b) for b in self.blocks]
