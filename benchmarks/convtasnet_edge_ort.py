@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from edgesep.atomic import write_text
 from edgesep.export import check_parity, export_onnx
 from edgesep.models.artifact import load_artifact
 from edgesep.models.convtasnet import ConvTasNet
@@ -220,7 +221,9 @@ def main() -> None:
     print(f"host: {cpu_description()}\n")
     print(table(rows))
     if args.out is not None:
-        args.out.write_text(json.dumps({"host": cpu_description(), "rows": rows}, indent=2))
+        doc = {"host": cpu_description(), "repeats": args.repeats, "rows": rows}
+        doc["table_md"] = table(rows)  # what docs/MODELS.md shows (benchmarks/zoo_table.py)
+        write_text(args.out, json.dumps(doc, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from edgesep.models.zoo_registry import build, list_configs
 from edgesep.sysinfo import cpu_description
 
 BUDGET = Path("benchmarks/results/zoo-budget-8k.json")
+EDGE = Path("benchmarks/results/convtasnet-edge-ort.json")
 
 
 def ort_latency(path: Path, n_time: int, repeats: int) -> dict[str, float]:
@@ -114,7 +115,52 @@ def render(rows: dict[str, dict[str, Any]], budget: dict[str, Any]) -> str:
         "`python benchmarks/zoo_budget.py`, then `python benchmarks/zoo_table.py`.",
         "",
     ]
+    lines += _sharing_section() + _edge_section()
     return "\n".join(lines)
+
+
+def _sharing_section() -> list[str]:
+    from edgesep.models.convtasnet import sharing_report
+
+    lines = [
+        "## MiTAS parameter sharing (Conv-TasNet)",
+        "",
+        "Params when the depthwise and/or pointwise convs are shared across repeats (`stack`), "
+        "across the blocks of a repeat (`dilation`) or both (`all`); norms and PReLUs stay per "
+        "block. The MiTAS paper reports 5.1 M -> 1.8 M for both shared across stacks.",
+        "",
+        "| depthwise / pointwise | paper | ratio | tiny | ratio |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    by_mode: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in sharing_report():
+        mode = (str(row["share_depthwise"]), str(row["share_pointwise"]))
+        by_mode.setdefault(mode, {})[str(row["config"])] = row
+    for (depthwise, pointwise), cfgs in by_mode.items():
+        paper, tiny = cfgs["convtasnet-paper"], cfgs["convtasnet-tiny"]
+        lines.append(
+            f"| {depthwise} / {pointwise} | {paper['n_params']:,} | {paper['ratio']:.3f} | "
+            f"{tiny['n_params']:,} | {tiny['ratio']:.3f} |"
+        )
+    return [*lines, ""]
+
+
+def _edge_section() -> list[str]:
+    if not EDGE.exists():
+        return []
+    edge = json.loads(EDGE.read_text())
+    return [
+        "## The edge-friendly Conv-TasNet in ONNX Runtime",
+        "",
+        f"From `python benchmarks/convtasnet_edge_ort.py --out {EDGE}` on {edge['host']}: one "
+        f"thread, 1 s of 8 kHz audio, median (min) of {edge['repeats']} interleaved runs; int8 is "
+        "ORT's static QDQ quantization (uint8 activations, int8 per-channel weights). The `tiny` "
+        "row has the bundled trained weights, the others seeded random ones, so only its int8 SNR "
+        "measures real quantization error.",
+        "",
+        edge["table_md"],
+        "",
+    ]
 
 
 def _budget_text(budget: dict[str, Any]) -> str:

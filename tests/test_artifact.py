@@ -103,7 +103,7 @@ def test_unknown_family_and_mismatched_card(tmp_path: Path) -> None:
     meta = {"family": "nope", "config": "{}"}
     save_file({"w": torch.zeros(2)}, str(tmp_path / "alien.safetensors"), meta)
     with pytest.raises(
-        ArtifactError, match=re.escape("unknown model family 'nope'; known: convtasnet")
+        ArtifactError, match=re.escape("unknown model family 'nope'; known: bsrnn, convtasnet")
     ):
         load_artifact(tmp_path / "alien")
     save_artifact(_model(0), tmp_path / "a")
