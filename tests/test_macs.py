@@ -49,3 +49,32 @@ def test_rnn_macs_are_counted() -> None:
     gru = torch.nn.GRU(16, 32, batch_first=True)
     # three gates, each an input and a recurrent matrix product per frame
     assert count_macs(gru, torch.zeros(1, 100, 16))["total"] == 100 * 3 * (16 * 32 + 32 * 32)
+
+
+@pytest.mark.parametrize(
+    "rnn",
+    [
+        torch.nn.GRU(8, 12, num_layers=2, bidirectional=True, batch_first=True),
+        torch.nn.GRU(5, 7),
+    ],
+)
+def test_rnn_formula_equals_the_counted_graph(rnn: torch.nn.RNNBase) -> None:
+    x = torch.zeros(3, 20, 8 if rnn.input_size == 8 else 5)
+    counted = count_macs(rnn, x, rnn_formula=False)["total"]
+    by_formula = count_macs(rnn, x)
+    assert by_formula["rnn"] == counted == by_formula["total"]
+    assert not any("forward" in vars(m) for m in rnn.modules()), "forward restored"
+
+
+def test_lstm_formula_where_the_counter_sees_nothing() -> None:
+    # on CPU an LSTM runs as one fused mkldnn op that FlopCounterMode has no formula for
+    lstm = torch.nn.LSTM(8, 12)
+    x = torch.zeros(20, 3, 8)
+    assert count_macs(lstm, x, rnn_formula=False)["total"] == 0
+    assert count_macs(lstm, x)["total"] == 4 * (8 * 12 + 12 * 12) * 20 * 3
+
+
+def test_band_split_rnn_is_counted_fast_and_the_same_both_ways() -> None:
+    model = build("bsrnn-test")
+    mix = torch.zeros(1, 1, 800)
+    assert count_macs(model, mix)["total"] == count_macs(model, mix, rnn_formula=False)["total"]
