@@ -181,12 +181,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     names = args.names or [name for name, _ in list_configs()]
-    budget = json.loads(BUDGET.read_text()) if BUDGET.exists() else {}
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             rows[name] = measure(name, args.repeats, Path(tmp))
             print(f"{name}: {rows[name]['ort_ms_per_second']['median']:.1f} ms/s", flush=True)
+    # read last: a fixed-budget run may finish while the latencies are measured
+    budget = json.loads(BUDGET.read_text()) if BUDGET.exists() else {}
     write_text(args.out, render(rows, budget))
     write_text(args.out.with_suffix(".json"), json.dumps(rows, indent=2) + "\n")
     print(f"wrote {args.out}")
