@@ -85,7 +85,8 @@ def render(rows: dict[str, dict[str, Any]], budget: dict[str, Any]) -> str:
         f"{cpu_description()}, torch {torch.__version__}.",
         "",
         "- **MACs/s**: multiply-accumulates per second of mono audio, counted from the executed "
-        "graph (PyTorch's FLOP counter; convolutions, matmuls and RNNs, STFTs included).",
+        "graph (PyTorch's FLOP counter on convolutions and matmuls, STFTs included; RNN layers by "
+        "their closed form, held to the counter in tests/test_macs.py).",
         "- **ORT ms/s**: ONNX Runtime fp32, one thread, one second of audio at the model's rate, "
         "median of repeated runs after warm-up (10th-90th percentile in brackets); below 1000 "
         "is faster than real time. The cores are shared, so compare rows, not absolute values.",
@@ -93,7 +94,9 @@ def render(rows: dict[str, dict[str, Any]], budget: dict[str, Any]) -> str:
         "- **SI-SNRi** (dB, mean): after the same fixed training budget "
         f"({_budget_text(budget)}), on the synthetic test set (unseen eSpeak voices) and on "
         "unseen real speakers; the budget is short, so this ranks how fast each family learns, "
-        "not what it reaches.",
+        "not what it reaches. A dash: not in the budget run (16 kHz and music configs need "
+        "their own data; other variants are still to run: "
+        "`python benchmarks/zoo_budget.py NAME`).",
         "",
         "| config | family | params | MACs/s | ORT ms/s | causal | lookahead | "
         "SI-SNRi synth | SI-SNRi real |",
@@ -177,13 +180,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--out", type=Path, default=Path("docs/MODELS.md"))
+    parser.add_argument(
+        "--rows", type=Path, help="re-render from measured rows (OUT.json) without measuring"
+    )
     parser.add_argument("names", nargs="*", help="configs (default: all registered)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     names = args.names or [name for name, _ in list_configs()]
-    rows = {}
+    rows = json.loads(args.rows.read_text()) if args.rows else {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name in names:
+        for name in names if not args.rows else []:
             rows[name] = measure(name, args.repeats, Path(tmp))
             print(f"{name}: {rows[name]['ort_ms_per_second']['median']:.1f} ms/s", flush=True)
     # read last: a fixed-budget run may finish while the latencies are measured
