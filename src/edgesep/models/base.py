@@ -41,6 +41,16 @@ class Separator(StreamingMixin, nn.Module, ABC):
     def forward(self, mix: torch.Tensor) -> torch.Tensor:
         """Shape: (B, C, T) -> (B, S, C, T)."""
 
+    def _set_contract(self, config: Any, hop: int) -> None:
+        """Set the contract attributes every family reads from its config (which has
+        ``sample_rate``, ``n_src``, ``source_names`` and ``causal``); sources default to s1, s2."""
+        self.config = config
+        self.sample_rate = config.sample_rate
+        self.n_src = config.n_src
+        self.source_names = config.source_names or tuple(f"s{i + 1}" for i in range(self.n_src))
+        self.causal = config.causal
+        self.hop = hop
+
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 

@@ -156,12 +156,7 @@ class BSRNN(Separator):
     def __init__(self, config: BSRNNConfig) -> None:
         super().__init__()
         c = config
-        self.config = c
-        self.sample_rate = c.sample_rate
-        self.n_src = c.n_src
-        self.source_names = c.source_names or tuple(f"s{i + 1}" for i in range(c.n_src))
-        self.causal = c.causal
-        self.hop = c.hop
+        self._set_contract(c, hop=c.hop)
         self.lookahead_samples = c.n_fft - 2 if c.causal else 0
         self.stream_hop = c.hop
         self.stream_core_delay = c.n_fft - c.hop - 1

@@ -123,12 +123,7 @@ class ConvTasNet(Separator):
     def __init__(self, config: ConvTasNetConfig) -> None:
         super().__init__()
         c = config
-        self.config = c
-        self.sample_rate = c.sample_rate
-        self.n_src = c.n_src
-        self.source_names = c.source_names or tuple(f"s{i + 1}" for i in range(c.n_src))
-        self.causal = c.causal
-        self.hop = c.kernel_size // 2
+        self._set_contract(c, hop=c.kernel_size // 2)
         # the decoder's last frame overlaps the next L/2 samples of the future
         self.lookahead_samples = c.kernel_size - 1 if c.causal else 0
         # the streaming core: one frame per hop, output one hop late (see convtasnet_stream)

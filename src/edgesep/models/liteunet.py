@@ -223,12 +223,7 @@ class LiteUNet(Separator):
     def __init__(self, config: LiteUNetConfig) -> None:
         super().__init__()
         c = config
-        self.config = c
-        self.sample_rate = c.sample_rate
-        self.n_src = c.n_src
-        self.source_names = c.source_names or tuple(f"s{i + 1}" for i in range(c.n_src))
-        self.causal = c.causal
-        self.hop = c.hop
+        self._set_contract(c, hop=c.hop)
         self.stft = STFT(c.n_fft, c.hop)
         self.istft = ISTFT(c.n_fft, c.hop)
         self.masker = UNetMasker(c)
