@@ -1,4 +1,4 @@
-"""evaluate(): mixture and oracle-IRM references, a perfect stub model, CSV + JSON outputs."""
+"""evaluate(): mixture and oracle IRM/IBM references, a perfect stub model, CSV + JSON outputs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import soundfile as sf
 import torch
 from scipy.signal import butter, sosfilt
 
-from edgesep.evaluate import evaluate
+from edgesep.evaluate import evaluate, oracle_mask
 from edgesep.models.base import Separator
 from edgesep.models.zoo_registry import build
 
@@ -74,6 +74,7 @@ def test_references_and_perfect_model(tmp_path: Path, mixtures: tuple) -> None:
     assert -10 < mix_row["si_snr"]["mean"] < 10
     assert report.mean("oracle-irm", "si_snri") > 10
     assert report.mean("oracle-irm", "sdri") > 10
+    assert report.mean("oracle-ibm", "si_snri") > 10
     assert report.mean("model", "si_snr") > 60
     assert report.mean("model", "si_snri") > report.mean("oracle-irm", "si_snri")
     assert report.summary["n_files"] == 2 and report.files == ["utt0", "utt1"]
@@ -88,8 +89,8 @@ def test_references_and_perfect_model(tmp_path: Path, mixtures: tuple) -> None:
     assert report.csv_path is not None
     with report.csv_path.open() as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 6 and set(rows[0]) == {"id", "system", "si_snr", "si_snri", "sdr", "sdri"}
-    assert {r["system"] for r in rows} == {"mixture", "oracle-irm", "model"}
+    assert len(rows) == 8 and set(rows[0]) == {"id", "system", "si_snr", "si_snri", "sdr", "sdri"}
+    assert {r["system"] for r in rows} == {"mixture", "oracle-irm", "oracle-ibm", "model"}
     assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == ["per_file.csv", "summary.json"]
 
 
@@ -106,3 +107,26 @@ def test_source_count_mismatch(mixtures: tuple) -> None:
     model = build("convtasnet-test", n_src=3).eval()
     with pytest.raises(ValueError, match="has 2 sources but the model separates 3"):
         evaluate(model, root, progress=False)
+
+
+def test_references_can_be_skipped(mixtures: tuple) -> None:
+    root, truth = mixtures
+    report = evaluate(OracleStub(truth), root, progress=False, references=False)
+    assert set(report.summary["systems"]) == {"mixture", "model"}
+
+
+def test_binary_mask_is_one_hot_and_irm_is_a_ratio() -> None:
+    rng = np.random.default_rng(1)
+    sources = rng.standard_normal((2, 4000))
+    sources[1, :2000] = 0.0  # the second source silent for the first half
+    mix = sources.sum(axis=0)
+    for kind in ("irm", "ibm"):
+        est = oracle_mask(mix, sources, SR, kind)
+        # masks that sum to one in every bin rebuild the mixture exactly
+        assert np.allclose(est.sum(axis=0), mix, atol=1e-5)
+        # where one source is silent, all of the mixture goes to the other (away from the edge)
+        assert np.allclose(est[0, 100:1500], mix[100:1500], atol=1e-5)
+    ibm, irm = oracle_mask(mix, sources, SR, "ibm"), oracle_mask(mix, sources, SR, "irm")
+    assert not np.allclose(ibm, irm, atol=1e-3)  # binary and ratio masks differ in shared bins
+    with pytest.raises(ValueError, match="unknown oracle mask"):
+        oracle_mask(mix, sources, SR, "wiener")

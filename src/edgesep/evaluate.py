@@ -1,15 +1,16 @@
 """Evaluate a separator on a mixture folder against two reference systems.
 
-Every file is scored three ways: the unprocessed mixture (each source estimated by the mixture
-itself, so its SI-SNRi and SDRi are 0 dB by definition), an oracle ideal ratio mask (an upper
-reference for masking in the STFT domain) and the model. For each, the estimate's sources are
+Every file is scored four ways: the unprocessed mixture (each source estimated by the mixture
+itself, so its SI-SNRi and SDRi are 0 dB by definition), the oracle ideal ratio and ideal binary
+masks (upper references for masking in the STFT domain) and the model. For each, the estimate's sources are
 matched to the references by the permutation with the best mean SI-SNR, then SI-SNR, SI-SNRi, SDR
 and SDRi are averaged over sources. Results go to a per-file CSV and a summary JSON.
 
 References: Le Roux et al., "SDR - half-baked or well done?", ICASSP 2019 (SI-SNR);
 Vincent et al., "Performance measurement in blind audio source separation", IEEE TASLP 2006
 (SDR); Wang et al., "On training targets for supervised speech separation", IEEE/ACM TASLP 2014
-(ideal ratio mask).
+(ideal ratio mask); Wang, "On ideal binary mask as the computational goal of auditory scene
+analysis", Speech Separation by Humans and Machines, 2005 (ideal binary mask).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from edgesep.metrics.sdr import sdr
 from edgesep.metrics.sisnr import si_snr
 from edgesep.models.base import Separator
 
-SYSTEMS = ("mixture", "oracle-irm", "model")
+SYSTEMS = ("mixture", "oracle-irm", "oracle-ibm", "model")
+ORACLES = ("oracle-irm", "oracle-ibm")
 METRICS = ("si_snr", "si_snri", "sdr", "sdri")
 IRM_WINDOW_SECONDS = 0.032
 EPS = 1e-8
@@ -54,19 +56,27 @@ class EvalReport:
         return float(self.summary["systems"][system][metric]["mean"])
 
 
-def oracle_irm(mix: np.ndarray, sources: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Ideal-ratio-mask estimates: mask_i = |S_i| / sum_j |S_j| applied to the mixture STFT.
+def oracle_mask(
+    mix: np.ndarray, sources: np.ndarray, sample_rate: int, kind: str = "irm"
+) -> np.ndarray:
+    """Oracle mask estimates applied to the mixture STFT (32 ms Hann window, 75 % overlap).
 
-    A 32 ms Hann window with 75 % overlap at ``sample_rate``.
+    ``kind="irm"``: ideal ratio mask, mask_i = |S_i| / sum_j |S_j|. ``kind="ibm"``: ideal binary
+    mask, 1 for the loudest source of each time-frequency bin and 0 for the others.
 
     Shape: mix (T,), sources (S, T) -> (S, T)
     """
+    if kind not in ("irm", "ibm"):
+        raise ValueError(f"unknown oracle mask {kind!r}; known: irm, ibm")
     n_win = max(4, round(IRM_WINDOW_SECONDS * sample_rate))
     stft = ShortTimeFFT(hann(n_win, sym=False), hop=n_win // 4, fs=sample_rate)
     n_time = mix.shape[-1]
     spec_mix = stft.stft(mix.astype(np.float64))  # (F, N)
     mag = np.abs(stft.stft(sources.astype(np.float64), axis=-1))  # (S, F, N)
-    mask = mag / (mag.sum(axis=0, keepdims=True) + EPS)
+    if kind == "irm":
+        mask = mag / (mag.sum(axis=0, keepdims=True) + EPS)
+    else:
+        mask = (mag.argmax(axis=0)[None] == np.arange(mag.shape[0])[:, None, None]).astype(float)
     est = stft.istft(mask * spec_mix[None], k1=n_time)
     return np.asarray(est[..., :n_time], dtype=np.float32)
 
@@ -157,11 +167,13 @@ def evaluate(
     max_items: int | None = None,
     progress: bool = True,
     model_name: str | None = None,
+    references: bool = True,
 ) -> EvalReport:
     """Score ``model`` (a Separator, zoo name or artifact path) on the mixtures in ``data_dir``.
 
     ``data_dir`` holds ``mix/ s1/ s2/ ...`` (WSJ0-2mix / LibriMix layout). With ``out_dir``,
-    writes ``per_file.csv`` and ``summary.json`` there (atomically).
+    writes ``per_file.csv`` and ``summary.json`` there (atomically). ``references=False`` skips
+    the oracle masks (a benchmark scores them once per test set, not once per model).
     """
     from edgesep.data.datasets import MixtureDataset
 
@@ -189,9 +201,10 @@ def evaluate(
                 )
             base = _mixture_baseline(mix, ref)
             estimates = {
-                "oracle-irm": oracle_irm(mix, ref, sr),
-                "model": np.asarray(sep.separate(mix, sr), dtype=np.float32),
+                f"oracle-{kind}": oracle_mask(mix, ref, sr, kind)
+                for kind in (("irm", "ibm") if references else ())
             }
+            estimates["model"] = np.asarray(sep.separate(mix, sr), dtype=np.float32)
             rows.append({"id": item_id, "system": "mixture", **base})
             for system, est in estimates.items():
                 rows.append({"id": item_id, "system": system, **_score(est, ref, base)})
