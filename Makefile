@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Shared 2-core machines: busy-waiting OpenMP threads collapse under contention.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: demo test test-all lint data train clean
+.PHONY: demo test test-all lint data train bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ data: $(STAMP)
 
 train: data
 	$(BIN)/edgesep train configs/train/convtasnet-tiny-8k.yaml
+
+# The benchmark of the bundled models: out/bench/bundled/ and docs/BENCHMARKS.md (docs/bench/).
+bench: data
+	$(BIN)/edgesep bench configs/bench/bundled.yaml --docs docs/BENCHMARKS.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache out

@@ -78,7 +78,12 @@ def test_evaluate_writes_summary(tmp_path: Path, artifact: Path) -> None:
     code, stdout, err = _invoke("evaluate", artifact, tmp_path / "data", "-o", out)
     assert code == 0, err
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["n_files"] == 1 and set(summary["systems"]) == {"mixture", "oracle-irm", "oracle-ibm", "model"}
+    assert summary["n_files"] == 1 and set(summary["systems"]) == {
+        "mixture",
+        "oracle-irm",
+        "oracle-ibm",
+        "model",
+    }
     assert (out / "per_file.csv").is_file() and "oracle-irm" in stdout
     code, _, err = _invoke("evaluate", artifact, tmp_path / "absent")
     assert code == 1 and "absent" in err and "Traceback" not in err

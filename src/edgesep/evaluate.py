@@ -2,9 +2,9 @@
 
 Every file is scored four ways: the unprocessed mixture (each source estimated by the mixture
 itself, so its SI-SNRi and SDRi are 0 dB by definition), the oracle ideal ratio and ideal binary
-masks (upper references for masking in the STFT domain) and the model. For each, the estimate's sources are
-matched to the references by the permutation with the best mean SI-SNR, then SI-SNR, SI-SNRi, SDR
-and SDRi are averaged over sources. Results go to a per-file CSV and a summary JSON.
+masks (upper references for masking in the STFT domain) and the model. For each, the estimate's
+sources are matched to the references by the permutation with the best mean SI-SNR, then SI-SNR,
+SI-SNRi, SDR and SDRi are averaged over sources. Results go to a per-file CSV and a summary JSON.
 
 References: Le Roux et al., "SDR - half-baked or well done?", ICASSP 2019 (SI-SNR);
 Vincent et al., "Performance measurement in blind audio source separation", IEEE TASLP 2006

@@ -1,4 +1,5 @@
-"""Edge cost of a model: MACs counted from the graph, and (later) bytes, RAM and latency."""
+"""Edge cost beside quality: the profiler (params, bytes, MACs, peak RAM, latency, RTF, energy),
+device profiles and budgets, and the benchmark harness with its reports and manifest."""
 
 from edgesep.bench.macs import count_macs, macs_per_second
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from edgesep.atomic import atomic_path
+from edgesep.config import to_dict
 from edgesep.models.base import Separator
 
 INPUT_NAME = "mix"
@@ -83,8 +84,12 @@ def export_onnx(
 
 
 def model_metadata(model: Separator) -> dict[str, str]:
+    """The card facts a torch-free runtime and the profiler read from an ONNX file; the config
+    lets the profiler rebuild the architecture (on the meta device) to count its MACs."""
+    config = getattr(model, "config", None)
     return {
         "edgesep.family": str(getattr(model, "family", "")),
+        "edgesep.config": json.dumps(to_dict(config) if config is not None else None),
         "edgesep.sample_rate": str(model.sample_rate),
         "edgesep.n_src": str(model.n_src),
         "edgesep.source_names": json.dumps(list(model.source_names)),
