@@ -190,3 +190,7 @@ def test_bench_refuses_bad_input(tmp_path: Path) -> None:
     result = runner.invoke(app, ["bench", str(cfg), "-o", str(tmp_path / "o")])
     assert result.exit_code == 1 and "unknown variant" in result.output
     assert not (tmp_path / "o").exists()
+    twins = [{"model": "a/best.safetensors"}, {"model": "b/best.safetensors"}]
+    cfg.write_text(yaml.safe_dump({"name": "x", "test_sets": [], "models": twins}))
+    result = runner.invoke(app, ["bench", str(cfg), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "distinct `label`s" in result.output

@@ -295,3 +295,17 @@ def test_pit_loss_is_permutation_invariant_and_differentiable() -> None:
     assert torch.autograd.gradcheck(
         lambda e: pit_si_snr_loss(e, ref), (est.detach().requires_grad_(True),)
     )
+
+
+def test_sdr_works_with_two_torch_threads() -> None:
+    """Regression: torch 2.13's oneMKL fails batched float64 512-tap solves on 2 threads."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        rng = np.random.default_rng(3)
+        ref = rng.standard_normal((2, 8000))
+        est = ref + 0.1 * rng.standard_normal((2, 8000))
+        assert np.all(sdr(est, ref, solve_perm=False) > 15)
+        assert np.all(sdr(est, ref) > 15) and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)

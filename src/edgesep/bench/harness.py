@@ -36,6 +36,7 @@ class TestSet:
 @dataclass(frozen=True)
 class ModelEntry:
     model: str  # zoo name, registered config, artifact or .onnx path
+    label: str = ""  # the row's name (default: the zoo name or the file's stem)
     variants: tuple[str, ...] = ("torch-fp32",)
     test_sets: tuple[str, ...] = ()  # names of the test sets to score on; empty: all
 
@@ -120,6 +121,13 @@ def run_bench(config: BenchConfig, out_dir: Path, console: Console | None = None
     console = console or Console(stderr=True)
     _seed_everything(config.seed)
     tests = {t.name: t for t in config.test_sets}
+    labels = [
+        e.label or (Path(e.model).stem if Path(e.model).suffix else e.model) for e in config.models
+    ]
+    if len(set(labels)) != len(labels):
+        raise ValueError(
+            f"{config.name}: two models share a row name ({labels}); give them distinct `label`s"
+        )
     for entry in config.models:
         unknown = set(entry.test_sets) - set(tests)
         if unknown:
@@ -139,7 +147,9 @@ def run_bench(config: BenchConfig, out_dir: Path, console: Console | None = None
 
                     rate = load_reference(entry.model)[0].sample_rate
                     cal = calibration_mixtures(config.calibration, rate)
-                target = build_target(entry.model, variant, work, cal, config.profile.threads)
+                target = build_target(
+                    entry.model, variant, work, cal, config.profile.threads, entry.label
+                )
                 row = profile(target, config.profile, work)
                 _final_artifact_path(row, tmp, out_dir)
                 row["quality"] = {}

@@ -121,11 +121,13 @@ def build_target(
     work_dir: Path,
     calibration: Iterable[np.ndarray] | None = None,
     threads: int = 1,
+    label: str = "",
 ) -> Target:
     """Prepare ``model`` as ``variant``; exported files go to ``work_dir`` (atomically).
 
     ``onnx-int8`` needs ``calibration`` mixtures at the model's rate. Export failures (parity
-    beyond tolerance) raise, naming the file.
+    beyond tolerance) raise, naming the file. ``label`` names the row (default: the zoo name, or
+    the file's stem).
     """
     from edgesep.export import check_parity, export_onnx
     from edgesep.export.int8 import quantize_int8
@@ -136,7 +138,7 @@ def build_target(
     if is_onnx_file != (variant == "onnx"):
         raise ValueError(f"{model}: variant 'onnx' is for .onnx files, and .onnx files only")
     reference, trained = load_reference(model)
-    label = Path(model).stem if is_onnx_file or Path(model).suffix else str(model)
+    label = label or (Path(model).stem if Path(model).suffix else str(model))
     name = f"{label}/{variant}"
     if variant == "torch-fp32":
         return Target(

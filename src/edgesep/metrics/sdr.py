@@ -13,6 +13,8 @@ ICASSP 2022 (fast_bss_eval).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NamedTuple, TypeVar
 
 import fast_bss_eval
@@ -33,6 +35,20 @@ class BSSEval(NamedTuple):
     sir: np.ndarray | torch.Tensor
     sar: np.ndarray | torch.Tensor
     perm: np.ndarray | torch.Tensor
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run the filter solves on one torch thread. torch 2.13's CPU wheel (oneMKL) fails batched
+    float64 solves of the 512-tap system on 2 threads ("Parameter 6 was incorrect on entry to
+    DLASWP", then "Pivots given to lu_solve must all be greater or equal to 1"); the solves are
+    small, so one thread costs little."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _as_float64(x: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -75,9 +91,10 @@ def bss_eval(
     Shape: est, ref (..., S, T) -> each of sdr, sir, sar, perm (..., S)
     """
     est_t, ref_t = _prepare(est, ref)
-    out = fast_bss_eval.bss_eval_sources(
-        ref_t, est_t, filter_length=filter_length, compute_permutation=solve_perm
-    )
+    with _one_thread():
+        out = fast_bss_eval.bss_eval_sources(
+            ref_t, est_t, filter_length=filter_length, compute_permutation=solve_perm
+        )
     if solve_perm:
         sdr_v, sir_v, sar_v, perm = out
     else:
@@ -101,7 +118,8 @@ def sdr(
     if solve_perm:
         return bss_eval(est, ref, True, filter_length).sdr  # type: ignore[return-value]
     est_t, ref_t = _prepare(est, ref)
-    value = -fast_bss_eval.sdr_loss(est_t, ref_t, filter_length=filter_length)
+    with _one_thread():
+        value = -fast_bss_eval.sdr_loss(est_t, ref_t, filter_length=filter_length)
     return _like(value, est)  # type: ignore[return-value]
 
 
@@ -124,7 +142,8 @@ def sdri(
             f"got {tuple(mix_t.shape)}"
         )
     # the mixture's SDR against reference j depends on that reference alone: no permutation
-    mix_sdr = -fast_bss_eval.sdr_loss(
-        mix_t.unsqueeze(-2).expand_as(ref_t), ref_t, filter_length=filter_length
-    )
+    with _one_thread():
+        mix_sdr = -fast_bss_eval.sdr_loss(
+            mix_t.unsqueeze(-2).expand_as(ref_t), ref_t, filter_length=filter_length
+        )
     return est_sdr - _like(mix_sdr, est)  # type: ignore[return-value]
