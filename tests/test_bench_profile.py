@@ -39,6 +39,9 @@ def test_causal_model_is_timed_per_streaming_step(tmp_path: Path, backend: str) 
     assert lat["total_ms"] == pytest.approx(
         lat["algorithmic_ms"] + lat["compute"]["p99_ms"], abs=1e-3
     )
+    # a stream keeps up only if a step's compute fits in the step: that is its RTF budget figure
+    assert lat["stream_rtf"] == pytest.approx(lat["compute"]["p99_ms"] / lat["call_ms"], rel=1e-3)
+    assert row["devices"]["this-machine"]["rtf"] == pytest.approx(lat["stream_rtf"], rel=1e-6)
     mcu = row["devices"]["stm32h7-cortex-m7"]
     assert mcu["kind"] == "projected" and mcu["compute_p99_ms"] > lat["compute"]["p99_ms"]
     if backend == "ort":

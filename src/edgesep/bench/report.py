@@ -1,7 +1,7 @@
 """Benchmark reports: leaderboard (Markdown, CSV, JSON), Pareto plots, one HTML page, the docs page.
 
 All are written from the results dict of :func:`edgesep.bench.harness.run_bench`, so a report
-can be re-rendered from ``results.json`` without measuring again (``render_folder``).
+can be re-rendered from ``results.json`` without measuring again (:func:`write_reports`).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def leaderboard_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     for row in results["rows"]:
         lat, comp = row["latency"], row["latency"]["compute"] or {}
         flat: dict[str, Any] = {
-            "system": row["model"],
+            "system": row["name"].rsplit("/", 1)[0],
             "variant": row["variant"],
             "trained": row["trained"],
         }
@@ -82,6 +82,7 @@ def leaderboard_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "compute p50 ms": comp.get("p50_ms"),
                 "compute p99 ms": comp.get("p99_ms"),
                 "RTF": lat["rtf"]["median"],
+                "stream RTF (p99)": lat.get("stream_rtf"),
                 "algorithmic ms": lat["algorithmic_ms"],
                 "total ms": lat["total_ms"],
                 "budgets passed": _passed(budgets),
@@ -199,8 +200,9 @@ def _about(results: dict[str, Any]) -> list[str]:
         "call (a 1-chunk forward, or one streaming step for causal models), p50/p99 over "
         "repeated runs after warm-up; *algorithmic* is what the model waits for (a non-causal "
         "model: its whole 8 s chunk); *total* = algorithmic + compute p99. RTF = wall time of a "
-        "whole file / its duration. RAM: peak RSS of a child process minus that of the same "
-        "imports without the model.",
+        "whole file / its duration; *stream RTF* (causal models) = one step's compute p99 / the "
+        "step's duration, which the RTF budget checks for them. RAM: peak RSS of a child "
+        "process minus that of the same imports without the model.",
         "- Device rows marked *projected* scale this machine's measured times by the ratio of "
         "peak MAC rates; energy is an *estimate* (MACs x pJ/MAC + bytes x pJ/byte of the "
         "device profile). Neither is a measurement on that device.",
