@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -138,15 +139,11 @@ def run_bench(config: BenchConfig, out_dir: Path, console: Console | None = None
     references: dict[str, Any] = {}
     with atomic_dir(out_dir, overwrite=True) as tmp:
         work = tmp / "artifacts"
+        cal = partial(calibration_mixtures, config.calibration)  # read only for int8 variants
         for entry in config.models:
             for variant in entry.variants:
                 console.print(f"[bold]bench[/] {entry.model} / {variant}")
-                cal = None
-                if variant == "onnx-int8":
-                    from edgesep.bench.targets import load_reference
 
-                    rate = load_reference(entry.model)[0].sample_rate
-                    cal = calibration_mixtures(config.calibration, rate)
                 target = build_target(
                     entry.model, variant, work, cal, config.profile.threads, entry.label
                 )

@@ -15,7 +15,7 @@ Every target keeps the float torch model it came from as ``reference``: the cont
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,13 +119,14 @@ def build_target(
     model: str,
     variant: str,
     work_dir: Path,
-    calibration: Iterable[np.ndarray] | None = None,
+    calibration: Callable[[int], Iterable[np.ndarray]] | None = None,
     threads: int = 1,
     label: str = "",
 ) -> Target:
     """Prepare ``model`` as ``variant``; exported files go to ``work_dir`` (atomically).
 
-    ``onnx-int8`` needs ``calibration`` mixtures at the model's rate. Export failures (parity
+    ``onnx-int8`` needs ``calibration``: given the model's sample rate, it returns the
+    calibration mixtures at that rate. Export failures (parity
     beyond tolerance) raise, naming the file. ``label`` names the row (default: the zoo name, or
     the file's stem).
     """
@@ -154,7 +155,7 @@ def build_target(
         if variant == "onnx-int8":
             if calibration is None:
                 raise ValueError(f"{name}: int8 quantization needs calibration mixtures")
-            path = quantize_int8(path, work_dir / f"{label}.int8.onnx", calibration)
+            path = quantize_int8(path, work_dir / f"{label}.int8.onnx", calibration(rate))
     separator = OrtSeparator(path, reference, threads)
     return Target(name, model, variant, "ort", path, reference, separator, trained)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -113,19 +114,16 @@ def profile(
 
     from edgesep.bench.harness import Calibration, calibration_mixtures
     from edgesep.bench.profile import ProfileSettings, profile
-    from edgesep.bench.targets import build_target, load_reference
+    from edgesep.bench.targets import build_target
 
     chosen = variant or ("onnx" if model.endswith(".onnx") else "torch-fp32")
     settings = ProfileSettings(threads=threads, measure_memory=memory)
     if device:
         settings = replace(settings, devices=tuple(device))
     with user_errors(), tempfile.TemporaryDirectory(prefix="edgesep-profile-") as tmp:
-        cal = None
-        if chosen == "onnx-int8":
-            if calibration is None:
-                fail("onnx-int8 needs --calibration MIXTURE_DIR")
-            rate = load_reference(model)[0].sample_rate
-            cal = calibration_mixtures(Calibration(dir=str(calibration)), rate)
+        if chosen == "onnx-int8" and calibration is None:
+            fail("onnx-int8 needs --calibration MIXTURE_DIR")
+        cal = partial(calibration_mixtures, Calibration(dir=str(calibration or "")))
         target = build_target(model, chosen, Path(tmp), cal, threads)
         result = profile(target, settings, Path(tmp))
     if as_json:
