@@ -7,6 +7,7 @@ compressed artifacts). Fine-tuning is injected as a ``fit`` callable
 (:func:`edgesep.train.finetune.make_fit` builds one); compress never imports train.
 """
 
+from edgesep.compress import passes
 from edgesep.compress.base import (
     PASSES,
     EvalFn,
@@ -21,6 +22,7 @@ from edgesep.compress.base import (
     run_pass,
 )
 from edgesep.compress.losses import DistillLoss, task_loss
+from edgesep.compress.pipeline import Recipe, load_recipe, measure, run_pipeline
 from edgesep.compress.records import records_of, register_replayer, replay, shapes
 from edgesep.models.artifact import load_artifact as load_compressed
 
@@ -33,14 +35,19 @@ __all__ = [
     "Pass",
     "PassContext",
     "PassResult",
+    "Recipe",
     "clone",
     "load_compressed",
+    "load_recipe",
     "make_pass",
+    "measure",
     "pass_name",
+    "passes",
     "records_of",
     "register_replayer",
     "replay",
     "run_pass",
+    "run_pipeline",
     "shapes",
     "task_loss",
 ]

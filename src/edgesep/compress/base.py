@@ -178,6 +178,8 @@ def run_pass(p: Any, model: Separator, ctx: PassContext | None = None) -> PassRe
         json.dumps(result.stats)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"pass {name!r}: record and stats must be JSON ({exc})") from None
-    set_records(result.model, [*model_records(model), record])
+    # a pass that builds a new model (a fresh distillation student) starts a new history
+    earlier = [] if record.get("fresh_model") else model_records(model)
+    set_records(result.model, [*earlier, record])
     stats = {**result.stats, "seconds": round(seconds, 3)}
     return PassResult(result.model, record, stats)

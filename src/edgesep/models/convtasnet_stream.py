@@ -47,7 +47,8 @@ def init_core_state(model: ConvTasNet, n_batch: int) -> list[torch.Tensor]:
     def zeros(*shape: int) -> torch.Tensor:
         return torch.zeros(*shape, dtype=ref.dtype, device=ref.device)
 
-    hists = [zeros(n_batch, c.hid_chan, b.total_pad) for b in model.tcn_blocks()]
+    # each block's own width (structured pruning may leave blocks narrower than hid_chan)
+    hists = [zeros(n_batch, b.in_conv.out_channels, b.total_pad) for b in model.tcn_blocks()]
     return [
         zeros(n_batch, 1, 1),
         zeros(n_batch, c.kernel_size - model.hop),

@@ -160,16 +160,22 @@ def make_fit(cfg: FitConfig, progress: bool = True) -> Fit:
     return Fit(cfg, progress=progress)
 
 
-def make_eval(fit: Fit) -> Callable[[Separator], dict[str, float]]:
-    """An :class:`~edgesep.compress.base.EvalFn` on ``fit``'s validation sets (SI-SNRi, dB)."""
+class Evaluate:
+    """An :class:`~edgesep.compress.base.EvalFn` on a fit's validation sets (SI-SNRi, dB)."""
 
-    def evaluate(model: Separator) -> dict[str, float]:
+    def __init__(self, fit: Fit) -> None:
+        self.fit = fit
+
+    def __call__(self, model: Separator) -> dict[str, float]:
         was_training = model.training
-        scores = validate(model, fit.data.valid(), next(model.parameters()).device)
+        scores = validate(model, self.fit.data.valid(), next(model.parameters()).device)
         model.train(was_training)
         return scores
 
-    return evaluate
+
+def make_eval(fit: Fit) -> Evaluate:
+    """Validation SI-SNRi (dB) on ``fit``'s validation sets, per set and ``mean``."""
+    return Evaluate(fit)
 
 
 def make_calibration(
