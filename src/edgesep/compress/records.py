@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from edgesep.export.palette import plain_state
 from edgesep.models.artifact import REPLAYERS, Replayer, model_records, replay_records
 from edgesep.models.base import Separator
 
@@ -40,5 +41,6 @@ def records_of(model: Separator) -> list[dict[str, Any]]:
 
 
 def shapes(model: Separator) -> dict[str, tuple[int, ...]]:
-    """Name -> shape of every parameter and buffer (what a replay must reproduce)."""
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    """Name -> shape of every parameter and buffer (what a replay must reproduce), read past
+    any palette packing of the state dict."""
+    return {k: tuple(v.shape) for k, v in plain_state(model).items()}
