@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
 
         from edgesep.atomic import write_text
         from edgesep.compress import PassContext, load_recipe, measure, run_pipeline
-        from edgesep.compress.pipeline import compare, report_markdown
+        from edgesep.compress.pipeline import compare, paired_latency, report_markdown
         from edgesep.config import from_dict
         from edgesep.models.artifact import save_artifact
         from edgesep.train.finetune import FitConfig, make_calibration, make_eval, make_fit
@@ -84,6 +84,12 @@ def register(app: typer.Typer) -> None:
                 "passes": stats,
             }
             if before is not None and after is not None:
+                # timed in turn, several rounds, so the ratio holds on a loaded machine
+                lat = paired_latency({"before": base, "after": final}, threads=rec.report.threads)
+                before["latency_1s_p50_ms"], after["latency_1s_p50_ms"] = (
+                    lat["before"],
+                    lat["after"],
+                )
                 report = {"before": before, "after": after, "compare": compare(before, after)}
                 summary["report"] = report
                 write_text(

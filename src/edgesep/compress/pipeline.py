@@ -121,6 +121,19 @@ def measure(model: Separator, cfg: ReportConfig, progress: bool = False) -> dict
     return out
 
 
+def paired_latency(
+    models: dict[str, Separator], rounds: int = 5, n_runs: int = 10, threads: int = 1
+) -> dict[str, float]:
+    """Median over ``rounds`` of each model's p50 latency of a 1 s chunk, the models timed in
+    turn within every round, so that load on a shared machine falls on all of them alike."""
+    samples: dict[str, list[float]] = {k: [] for k in models}
+    for _ in range(rounds):
+        for name, model in models.items():
+            t = torch_chunk_timing(model, model.sample_rate, threads=threads, n_runs=n_runs)
+            samples[name].append(t.p50_ms)
+    return {k: float(sorted(v)[len(v) // 2]) for k, v in samples.items()}
+
+
 def compare(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """Ratios and quality deltas of two :func:`measure` results."""
     out: dict[str, Any] = {
