@@ -87,6 +87,7 @@ def main() -> None:
 
 def table(results: dict[str, Any]) -> str:
     """Markdown: each model against the input (bytes, MACs and latency as ratios)."""
+    base = results["input"]
     sets = [k for k, v in base.items() if isinstance(v, dict)]
     head = "| model | bytes | x smaller | params | MACs/s | latency x | SI-SNRi | dB vs input |"
     lines = [head + "".join(f" {s} |" for s in sets), "|---" * (8 + len(sets)) + "|"]
