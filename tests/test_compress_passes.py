@@ -207,6 +207,9 @@ def test_cluster_shares_values_and_shrinks_the_bytes(raw_bits: int, tmp_path: Pa
     # the loaded model saves to the same bytes again (it stays palettised)
     again = save_artifact(loaded, tmp_path / "again").stat().st_size
     assert again == packed
+    if raw_bits:  # a palettised model still exports (the exporter reads the live weights)
+        path = export_onnx(loaded, tmp_path / "c.onnx", example_seconds=0.25)
+        assert np.isfinite(check_parity(loaded, path, lengths=[1500]))
 
 
 def test_cluster_budget_and_centroid_fine_tuning(fit_config: FitConfig) -> None:  # noqa: F811

@@ -11,7 +11,9 @@ into one of three flat tensors, so safetensors writes three blobs and a tiny hea
   norms, BN statistics), flattened; or, with ``raw_bits``, their indices into one shared
   codebook ``palette.raw_codebook`` (they are clustered together).
 
-The layout follows from the plan (tensor name -> bits, in order) and the model's own shapes, so
+Only a state dict for storage is packed: one asked with ``keep_vars=True`` (the live
+variables, which tracers such as the ONNX exporter read) stays plain. The layout follows from
+the plan (tensor name -> bits, in order) and the model's own shapes, so
 nothing else needs storing; a load hook unpacks the blobs back into the named tensors. The plan
 travels in the compression record of the ``cluster`` pass, whose replayer re-attaches the hooks
 before the weights are loaded. Hand-written because no maintained library packs sub-byte
@@ -81,6 +83,8 @@ class PaletteHooks:
         """state_dict post-hook: replace the float tensors by the packed blobs."""
         if prefix or not self.enabled or not self.armed:
             return  # only the root's state dict is packed
+        if any(isinstance(v, nn.Parameter) for v in sd.values()):
+            return  # state_dict(keep_vars=True): live variables for tracers, not for storage
         dtype = torch.float16 if self.raw_fp16 else torch.float32
         indices: list[torch.Tensor] = []
         codebooks: list[torch.Tensor] = []
