@@ -70,7 +70,7 @@ def main() -> None:
     for name, model in models.items():
         print(f"measuring {name}", flush=True)
         results[name] = measure(model, cfg)
-    latency = paired_latency(models)
+    latency = paired_latency(models, rounds=9, n_runs=10)
     for name, ms in latency.items():
         results[name]["latency_1s_p50_ms"] = ms
     out = {
