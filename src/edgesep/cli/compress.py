@@ -59,7 +59,8 @@ def register(app: typer.Typer) -> None:
             if rec.fit:
                 cfg = from_dict(FitConfig, {"threads": threads, **rec.fit})
                 fit = make_fit(cfg)
-                ctx.fit, ctx.evaluate, ctx.calibration = fit, make_eval(fit), make_calibration(fit)
+                calibration = make_calibration(fit, rec.calibration_batches, cfg.batch_size)
+                ctx.fit, ctx.evaluate, ctx.calibration = fit, make_eval(fit), calibration
             work_dir.mkdir(parents=True, exist_ok=True)
             before = None if no_report else measure(base, rec.report, progress=True)
             stats: list[dict[str, Any]] = []

@@ -55,6 +55,7 @@ class Recipe:
     seed: int = 0
     report: ReportConfig = field(default_factory=ReportConfig)
     source: str = ""
+    calibration_batches: int = 2  # of fit.batch_size mixtures, for sensitivity / PTQ
 
 
 def load_recipe(path: str | Path) -> Recipe:
@@ -62,7 +63,7 @@ def load_recipe(path: str | Path) -> Recipe:
     data = load_file(path)
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a compression recipe must be a mapping")
-    unknown = set(data) - {"passes", "fit", "seed", "report", "export"}
+    unknown = set(data) - {"passes", "fit", "seed", "report", "export", "calibration_batches"}
     if unknown:
         raise ValueError(f"{path}: unknown recipe keys {sorted(unknown)}")
     passes = data.get("passes") or []
@@ -84,6 +85,7 @@ def load_recipe(path: str | Path) -> Recipe:
         seed=int(data.get("seed", 0)),
         report=report,
         source=str(path),
+        calibration_batches=int(data.get("calibration_batches", 2)),
     )
 
 
