@@ -107,6 +107,9 @@ class TCNBlock(nn.Module):
             span = (k - 1) * dilation
             start = self.total_pad - span if causal else self.total_pad // 2 - span // 2
             self._crops.append((start, self.total_pad - span - start))
+        # the depthwise conv's (padded) input, as a module: a place a quantizer can observe it
+        # (the depthwise conv itself runs functionally, see _depthwise_one)
+        self.dw_in_tap = nn.Identity()
         self.act2 = make_act(act, hid_chan)
         self.norm2 = make_norm(norm, hid_chan)
         if pointwise_from is None:
@@ -167,6 +170,7 @@ class TCNBlock(nn.Module):
 
     def _depthwise(self, y: torch.Tensor) -> torch.Tensor:
         """The (sum of) dilated depthwise conv(s) of an input padded for the largest kernel."""
+        y = self.dw_in_tap(y)
         out: torch.Tensor | None = None
         for conv, (start, unused_end) in zip(self.depthwise_convs(), self._crops, strict=True):
             seg = y[..., start : y.shape[-1] - unused_end] if start or unused_end else y
