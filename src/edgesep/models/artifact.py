@@ -8,13 +8,25 @@ alone is enough to load the model; the card, when present, must match the weight
 
 Both files are written to temporaries and renamed into place, so a failed save never leaves a
 half-written artifact behind.
+
+Compressed models carry their *compression records* (``model.compression_records``, a JSON list,
+one record per pass): they are saved in the card and in the weights metadata (key ``records``).
+Records of passes that change the model's structure (``"replay": true``: structured pruning,
+palettisation, fake-quant insertion...) are replayed on the freshly built model before the
+weights are loaded, by the replayer registered under the record's ``"pass"`` name in
+:data:`REPLAYERS`. The replayers live above this layer (``edgesep.compress``); when a record needs
+one that is not registered yet, the modules of :data:`REPLAY_PLUGINS` are imported by name first
+(a plugin hook: models never import compress at import time), so compressed artifacts load
+wherever models do (profile, bench, export, evaluate).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import platform
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +38,19 @@ from safetensors.torch import load_model, save_model
 from edgesep.atomic import atomic_path
 from edgesep.config import to_dict
 from edgesep.models.base import Separator
+from edgesep.registry import Registry
 
 WEIGHTS_SUFFIX = ".safetensors"
 CARD_SUFFIX = ".json"
 FORMAT = "edgesep-artifact"
 FORMAT_VERSION = 1
+
+Replayer = Callable[[Separator, dict[str, Any]], Separator]
+# pass name -> replay(model, record) -> model (the same shapes the pass produced)
+REPLAYERS: Registry[Replayer] = Registry("compression replayer")
+# modules that register replayers when imported (see the module docstring)
+REPLAY_PLUGINS: tuple[str, ...] = ("edgesep.compress",)
+RECORDS_ATTR = "compression_records"
 
 
 class ArtifactError(ValueError):
@@ -74,11 +94,41 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def model_records(model: Separator) -> list[dict[str, Any]]:
+    """The compression records a model carries (a copy; empty for an uncompressed model)."""
+    return [dict(r) for r in getattr(model, RECORDS_ATTR, [])]
+
+
+def set_records(model: Separator, records: list[dict[str, Any]]) -> None:
+    """Attach compression records to ``model`` (a plain attribute, JSON only)."""
+    object.__setattr__(model, RECORDS_ATTR, [dict(r) for r in records])
+
+
+def replay_records(model: Separator, records: list[dict[str, Any]]) -> Separator:
+    """Replay the structural records on ``model`` in order and attach all records to it.
+
+    Records without ``"replay": true`` change values only and need nothing here.
+    """
+    for i, record in enumerate(records):
+        if not record.get("replay"):
+            continue
+        name = str(record.get("pass", ""))
+        if name not in REPLAYERS:
+            for plugin in REPLAY_PLUGINS:
+                importlib.import_module(plugin)
+        model = REPLAYERS.get(name)(model, record)
+        if not isinstance(model, Separator):
+            raise TypeError(f"replayer {name!r} (record {i}) did not return a Separator")
+    set_records(model, records)
+    return model
+
+
 def save_artifact(model: Separator, path: str | Path, card: dict[str, Any] | None = None) -> Path:
     """Write ``<path>.safetensors`` and ``<path>.json`` for ``model``; returns the weights path.
 
     ``card`` adds caller facts (training data cards, metrics, seed, command); it must be JSON
-    serialisable. Keys derived from the model (family, config, n_params, ...) always win.
+    serialisable. Keys derived from the model (family, config, n_params, ...) always win. The
+    model's compression records (see the module docstring) go in the card and the metadata.
     """
     weights_path, card_path = artifact_paths(path)
     family = getattr(model, "family", None)
@@ -86,6 +136,14 @@ def save_artifact(model: Separator, path: str | Path, card: dict[str, Any] | Non
         raise ArtifactError(f"{weights_path}: can only save a Separator with a family")
     config = to_dict(model.config)
     metadata = {"format": FORMAT, "family": family, "config": json.dumps(config, sort_keys=True)}
+    records = model_records(model)
+    if records:
+        try:
+            metadata["records"] = json.dumps(records, sort_keys=True)
+        except (TypeError, ValueError) as exc:
+            raise ArtifactError(
+                f"{weights_path}: compression records are not JSON ({_brief(exc)})"
+            ) from None
     weights_path.parent.mkdir(parents=True, exist_ok=True)
     # weights are renamed first (the inner block closes first): a crash between the renames
     # leaves new weights with an old card, which load_artifact detects through the SHA-256
@@ -108,6 +166,8 @@ def save_artifact(model: Separator, path: str | Path, card: dict[str, Any] | Non
             weights_bytes=tmp_weights.stat().st_size,
             software=software_versions(),
         )
+        if records:
+            full_card["compression_records"] = records
         full_card.update({k: v for k, v in (card or {}).items() if k not in full_card})
         try:
             text = json.dumps(full_card, indent=2, sort_keys=False, allow_nan=True)
@@ -176,6 +236,20 @@ def load_artifact(path: str | Path) -> Separator:
     except (TypeError, ValueError, KeyError) as exc:
         raise ArtifactError(
             f"{weights_path}: config does not build a {family} ({_brief(exc)})"
+        ) from None
+    records: list[dict[str, Any]] = []
+    if "records" in metadata:
+        try:
+            records = list(json.loads(metadata["records"]))
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise ArtifactError(
+                f"{weights_path}: records metadata is not a JSON list ({_brief(exc)})"
+            ) from None
+    try:
+        model = replay_records(model, records)
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise ArtifactError(
+            f"{weights_path}: compression records do not replay ({_brief(exc)})"
         ) from None
     try:
         missing, unexpected = load_model(model, str(weights_path), strict=True)

@@ -13,6 +13,7 @@ import json
 import math
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,36 @@ def load_validation_sets(dirs: tuple[str, ...], max_items: int) -> ValidationSet
             (torch.from_numpy(it["mix"]), torch.from_numpy(it["sources"])) for it in items
         ]
     return sets
+
+
+def pit_task_loss(
+    model: Separator, mix: torch.Tensor, ref: torch.Tensor, est: torch.Tensor
+) -> torch.Tensor:
+    """The training objective as a loss of (model, mix, sources, est): negative uPIT SI-SNR."""
+    return pit_si_snr_loss(est, ref)
+
+
+def train_step(
+    model: Separator,
+    opt: torch.optim.Optimizer,
+    mix: torch.Tensor,
+    ref: torch.Tensor,
+    grad_clip: float,
+    loss_fn: Callable[
+        [Separator, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor
+    ] = pit_task_loss,
+) -> torch.Tensor:
+    """One optimiser step on a batch; returns the (detached) loss.
+
+    Shape: mix (B, 1, T), ref (B, S, T)
+    """
+    est = model(mix)[:, :, 0]
+    loss = loss_fn(model, mix, ref, est)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+    return loss.detach()
 
 
 @torch.no_grad()
@@ -224,12 +255,7 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
                 sampler = range(offset * cfg.batch_size, steps_per_epoch * cfg.batch_size)
                 loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler)
                 for mix, ref in loader:
-                    est = model(mix.to(device))[:, :, 0]
-                    loss = pit_si_snr_loss(est, ref.to(device))
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                    opt.step()
+                    loss = train_step(model, opt, mix.to(device), ref.to(device), cfg.grad_clip)
                     state["step"] += 1
                     state["train_seconds"] = time.time() - t_start
                     progress.update(
