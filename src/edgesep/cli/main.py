@@ -12,6 +12,7 @@ import typer
 
 from edgesep import __version__
 from edgesep.cli import bench, data, demo, evaluate, export, models, separate, train
+from edgesep.cli import quant as quant_cli
 from edgesep.cli.common import USER_ERRORS, error, one_line
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app = typer.Typer(
 COMMANDS = (demo, separate, models, evaluate, train, export, bench, data)
 for _module in COMMANDS:
     _module.register(app)
+quant_cli.register(app)  # issue 6: analyze-quant
 
 
 def _version(value: bool) -> None:

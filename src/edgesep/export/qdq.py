@@ -47,7 +47,7 @@ FLOAT_COMPUTE = MAC_OPS | {
 }  # fmt: skip
 
 
-def _constants(graph: Any) -> dict[str, np.ndarray]:
+def constants(graph: Any) -> dict[str, np.ndarray]:
     """Initializers and Constant-node values by name."""
     from onnx import numpy_helper
 
@@ -79,8 +79,8 @@ def fold_qdq_graph(proto: Any) -> dict[str, int]:
     from onnx import helper, numpy_helper
 
     graph = proto.graph
-    consts = _constants(graph)
-    producer = {o: n for n in graph.node for o in n.output}
+    consts = constants(graph)
+    _fold_min_max(graph, consts)
     folded = 0
     drop: list[Any] = []
     for node in list(graph.node):
@@ -131,7 +131,47 @@ def fold_qdq_graph(proto: Any) -> dict[str, int]:
         node.input[2] = base + "_dq"
         biases += 1
     _drop_unused_initializers(graph)
+    _shorten_names(graph)
     return {"int8_weights": folded, "int32_biases": biases}
+
+
+def _fold_min_max(graph: Any, consts: dict[str, np.ndarray]) -> None:
+    """Evaluate Min/Max nodes of constants (a <8-bit weight's clamp to its grid) in numpy."""
+    from onnx import numpy_helper
+
+    ops = {"Min": np.minimum, "Max": np.maximum}
+    for node in list(graph.node):
+        if node.op_type in ops and all(i in consts for i in node.input):
+            value = consts[node.input[0]]
+            for other in node.input[1:]:
+                value = ops[node.op_type](value, consts[other])
+            consts[node.output[0]] = value
+            graph.initializer.append(numpy_helper.from_array(value, node.output[0]))
+            graph.node.remove(node)
+
+
+def _shorten_names(graph: Any) -> None:
+    """Short names for nodes and internal tensors: the tracer's scoped names
+    ('/blocks.0/in_conv/in_quant/QuantizeLinear_output_0') took a third of the int8 file."""
+    keep = {v.name for v in [*graph.input, *graph.output]}
+    rename: dict[str, str] = {}
+    for init in graph.initializer:
+        if init.name not in keep:
+            rename[init.name] = rename.get(init.name) or f"c{len(rename)}"
+            init.name = rename[init.name]
+    for node in graph.node:
+        for o in node.output:
+            if o and o not in keep and o not in rename:
+                rename[o] = f"t{len(rename)}"
+    for i, node in enumerate(graph.node):
+        node.name = f"n{i}"
+        for j, name in enumerate(node.input):
+            if name in rename:
+                node.input[j] = rename[name]
+        for j, name in enumerate(node.output):
+            if name in rename:
+                node.output[j] = rename[name]
+    del graph.value_info[:]
 
 
 def _drop_unused_initializers(graph: Any) -> None:
@@ -190,7 +230,7 @@ def _node_macs(graph: Any, path: Path, seconds: float, rate: int) -> dict[str, i
     import onnx
     from onnx import helper
 
-    consts = _constants(graph)
+    consts = constants(graph)
     producer = {o: n for n in graph.node for o in n.output}
     for out_name, node in producer.items():  # a float weight behind DequantizeLinear
         if node.op_type == "DequantizeLinear" and node.input[0] in consts:
