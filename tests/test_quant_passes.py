@@ -32,17 +32,30 @@ def snr_db(ref: torch.Tensor, est: torch.Tensor) -> float:
     return float(10 * torch.log10(ref.pow(2).sum() / (ref - est).pow(2).sum()))
 
 
-def test_sites_fuse_conv_with_its_activation() -> None:
+def test_sites_quantize_each_tensor_between_layers_once() -> None:
     model = small_edge().for_export()  # BN folded: conv -> identity -> ReLU
     sites = find_sites(model)
-    # in_conv feeds act1 through the (identity) norm: quantized at its input and after the ReLU
-    assert "blocks.0.in_conv" in sites["act_in"] and "blocks.0.in_conv" not in sites["act_out"]
-    assert "blocks.0.act1" in sites["act_out"]
-    # res_conv feeds the residual sum (no activation): its output is quantized
-    assert "blocks.0.res_conv" in sites["act_out"]
-    # the depthwise conv runs functionally: its padded input is observed through the tap
-    assert "blocks.0.dw_in_tap" in sites["act_out"] and "decoder.frames_tap" in sites["act_out"]
+    # in_conv feeds act1 through the (identity) norm: one quantizer, after the ReLU
+    assert "blocks.0.in_conv" not in sites["act_out"] and "blocks.0.act1" in sites["act_out"]
+    # res_conv's output and the residual sum the block returns are quantized where formed...
+    assert {"blocks.0.res_conv", "blocks.0", "bottleneck"} <= set(sites["act_out"])
+    # ...so the convs reading them need no input quantizer: only the encoder (after padding)
+    # and the decoder (after the mask product) have one
+    assert sites["act_in"] == ["encoder", "decoder"]
+    # the depthwise conv reads act1's (quantized) output directly; the decoder's frames are
+    # observed through its tap
+    assert "blocks.0.dw_in_tap" not in sites["act_out"] and "decoder.frames_tap" in sites["act_out"]
     assert "blocks.0.dconv" in sites["weights"]
+
+
+def test_sites_of_a_gln_prelu_model() -> None:
+    torch.manual_seed(0)
+    model = build("convtasnet-test").eval()  # conv -> PReLU -> gLN
+    sites = find_sites(model)
+    assert "blocks.0.act1" in sites["act_out"] and "blocks.0.in_conv" not in sites["act_out"]
+    # the gLN output is not quantized: the depthwise input is, through the tap
+    assert "blocks.0.dw_in_tap" in sites["act_out"]
+    assert "bottleneck" in sites["act_in"]  # reads the (float) gLN output of the encoder
 
 
 @pytest.mark.parametrize(("bits", "low", "high"), [(8, 25.0, 60.0), (4, 0.0, 20.0)])

@@ -147,6 +147,11 @@ class TCNBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         y = self._pre(x)
+        centred = not self.causal and len(self.kernel_sizes) == 1 and self.total_pad % 2 == 0
+        if centred and not self.training:
+            # zero padding done by the conv itself: the same function, and the exported graph
+            # has no Pad op (ONNX Runtime's int8 graph kept it in float between Q/DQ pairs)
+            return self._post(x, self._depthwise(y, padding=self.total_pad // 2))
         if self.causal:
             y = F.pad(y, (self.total_pad, 0))
         else:
@@ -168,18 +173,19 @@ class TCNBlock(nn.Module):
         residual, skip = self._post(x, self._depthwise(y))
         return residual, skip, new_history
 
-    def _depthwise(self, y: torch.Tensor) -> torch.Tensor:
-        """The (sum of) dilated depthwise conv(s) of an input padded for the largest kernel."""
+    def _depthwise(self, y: torch.Tensor, padding: int = 0) -> torch.Tensor:
+        """The (sum of) dilated depthwise conv(s) of an input padded for the largest kernel
+        (or, eval only, of an unpadded input with ``padding`` zeros on both sides)."""
         y = self.dw_in_tap(y)
         out: torch.Tensor | None = None
         for conv, (start, unused_end) in zip(self.depthwise_convs(), self._crops, strict=True):
             seg = y[..., start : y.shape[-1] - unused_end] if start or unused_end else y
-            o = self._depthwise_one(conv, seg)
+            o = self._depthwise_one(conv, seg, padding)
             out = o if out is None else out + o
         assert out is not None
         return out
 
-    def _depthwise_one(self, conv: nn.Conv1d, y: torch.Tensor) -> torch.Tensor:
+    def _depthwise_one(self, conv: nn.Conv1d, y: torch.Tensor, padding: int = 0) -> torch.Tensor:
         """One dilated depthwise conv (at this block's dilation) of its padded input.
 
         In training mode it is computed as a sum of shifted products: the same function and the
@@ -188,7 +194,11 @@ class TCNBlock(nn.Module):
         """
         weight, dilation = conv.weight, self.dilation
         if not self.training:
-            return F.conv1d(y, weight, conv.bias, dilation=dilation, groups=conv.groups)
+            return F.conv1d(
+                y, weight, conv.bias, padding=padding, dilation=dilation, groups=conv.groups
+            )
+        if padding:
+            y = F.pad(y, (padding, padding))
         n_out = y.shape[-1] - (weight.shape[-1] - 1) * dilation
         out = y[..., :n_out] * weight[:, 0, 0, None]
         for k in range(1, weight.shape[-1]):

@@ -89,46 +89,89 @@ def _is_tap(name: str, module: nn.Module) -> bool:
     return isinstance(module, nn.Identity) and name.rsplit(".", 1)[-1].endswith(TAP_SUFFIX)
 
 
+def _first_tensor(out: Any) -> torch.Tensor | None:
+    if isinstance(out, tuple) and out:
+        out = out[0]
+    return out if isinstance(out, torch.Tensor) else None
+
+
 @torch.no_grad()
 def find_sites(model: Separator, n_time: int = 4000) -> dict[str, list[str]]:
     """Module names for input (``act_in``) and output (``act_out``) activation quantizers and
-    for weight quantizers (``weights``), from one forward pass on seeded noise (eval mode)."""
+    for weight quantizers (``weights``), from one forward pass on seeded noise (eval mode).
+
+    Outputs: every MAC layer not fused with a following activation, every activation module
+    and ``*_tap``, and every container (e.g. a residual block) whose output (its first one,
+    for tuples) feeds a MAC layer. Inputs: MAC layers whose input is not already the output
+    of a quantized module (e.g. a conv after a padding or a product). So each tensor between
+    two layers is quantized once, and a residual sum is quantized where it is formed, which
+    lets ORT run the sum as QLinearAdd.
+    """
     modules = dict(model.named_modules())
     calls: list[tuple[str, torch.Tensor, torch.Tensor]] = []
     handles = []
 
     def record(name: str) -> Any:
         def hook(_m: nn.Module, args: tuple[Any, ...], out: Any) -> None:
-            if args and isinstance(args[0], torch.Tensor) and isinstance(out, torch.Tensor):
-                calls.append((name, args[0], out))  # references keep the ids unique
+            first = _first_tensor(out)
+            if args and isinstance(args[0], torch.Tensor) and first is not None:
+                calls.append((name, args[0], first))  # references keep the ids unique
 
         return hook
 
     for name, m in modules.items():
-        if name and (isinstance(m, MAC_TYPES + ACT_TYPES) or _is_tap(name, m)):
+        if name:
             handles.append(m.register_forward_hook(record(name)))
     was_training = model.training
     model.eval()
     try:
-        n_chan = 1
-        mix = 0.05 * torch.randn(1, n_chan, n_time, generator=torch.Generator().manual_seed(0))
+        mix = 0.05 * torch.randn(1, 1, n_time, generator=torch.Generator().manual_seed(0))
         model(mix)
     finally:
         model.train(was_training)
         for h in handles:
             h.remove()
-    act_inputs = {id(inp) for name, inp, _ in calls if isinstance(modules[name], ACT_TYPES)}
-    act_in: list[str] = []
+    producer: dict[int, str] = {}  # tensor id -> innermost module that returned it
+    for name, _inp, out in calls:  # inner modules finish (and are recorded) first
+        producer.setdefault(id(out), name)
+    leaf_calls = [
+        c
+        for c in calls
+        if isinstance(modules[c[0]], MAC_TYPES + ACT_TYPES) or _is_tap(c[0], modules[c[0]])
+    ]
+    act_inputs = {id(inp) for name, inp, _ in leaf_calls if isinstance(modules[name], ACT_TYPES)}
     act_out: list[str] = []
-    for name, _inp, out in calls:
-        m = modules[name]
-        if isinstance(m, MAC_TYPES):
-            if name not in act_in:
-                act_in.append(name)
-            if id(out) in act_inputs:
-                continue  # fused with the activation that follows it
+    for name, _inp, out in leaf_calls:
+        if isinstance(modules[name], MAC_TYPES) and id(out) in act_inputs:
+            continue  # fused with the activation that follows it
         if name not in act_out:
             act_out.append(name)
+    # a tap that sees an already quantized tensor (no padding in between) needs no quantizer
+    # a tap that sees an already quantized tensor (no padding in between) needs no quantizer;
+    # taps return their input itself, so only non-tap quantized outputs count
+    quantized_outputs = {
+        id(out)
+        for name, _inp, out in leaf_calls
+        if name in act_out and not _is_tap(name, modules[name])
+    }
+    act_out = [
+        n
+        for n in act_out
+        if not (
+            _is_tap(n, modules[n])
+            and all(id(i) in quantized_outputs for m, i, _ in leaf_calls if m == n)
+        )
+    ]
+    mac_calls = [c for c in leaf_calls if isinstance(modules[c[0]], MAC_TYPES)]
+    for _name, inp, _out in mac_calls:  # containers whose output feeds a MAC layer
+        src = producer.get(id(inp))
+        is_container = src is not None and next(modules[src].children(), None) is not None
+        if is_container and src not in act_out:
+            act_out.append(str(src))
+    act_in: list[str] = []
+    for name, inp, _out in mac_calls:
+        if producer.get(id(inp)) not in act_out and name not in act_in:
+            act_in.append(name)
     weights = [n for n, m in modules.items() if n and isinstance(m, MAC_TYPES)]
     return {"act_in": act_in, "act_out": act_out, "weights": weights}
 
@@ -137,9 +180,11 @@ def _quant_input(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
     return (cast(FakeQuant, module.in_quant)(args[0]), *args[1:])
 
 
-def _quant_output(module: nn.Module, _args: tuple[Any, ...], out: torch.Tensor) -> torch.Tensor:
-    result: torch.Tensor = cast(FakeQuant, module.out_quant)(out)
-    return result
+def _quant_output(module: nn.Module, _args: tuple[Any, ...], out: Any) -> Any:
+    quant = cast(FakeQuant, module.out_quant)
+    if isinstance(out, tuple):  # a container's first output (a residual block's sum)
+        return (quant(out[0]), *out[1:])
+    return quant(out)
 
 
 def _quant_model_input(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
