@@ -127,13 +127,13 @@ def test_qat_passes_train_weights_and_scales(name: str) -> None:
     result = run_pass(make_pass({"pass": name, "steps": 3, "lr": 1e-2}), model, ctx)
     trained, before = result.model.state_dict(), ptq.state_dict()
     assert set(before) <= set(trained)
-    assert not torch.equal(trained["input_quant.scale"], before["input_quant.scale"])  # LSQ
+    assert not torch.equal(trained["input_quant.log_scale"], before["input_quant.log_scale"])
     assert not torch.equal(
         trained["blocks.0.in_conv.parametrizations.weight.original"],
         before["blocks.0.in_conv.parametrizations.weight.original"],
     )
     # FQSS adds the residual output stage by default
-    assert ("output_residual_quant.scale" in trained) == (name == "fqss")
+    assert ("output_residual_quant.log_scale" in trained) == (name == "fqss")
     assert all(p.requires_grad for p in model.parameters())  # the teacher was a copy
 
 
