@@ -155,13 +155,15 @@ class FakeQuant(nn.Module):
             raise ValueError(f"QDQ export needs quantizers of at most 8 bits, got {self.bits}")
         qmin, qmax = qrange(8, self.signed)
         if self.bits < 8:
-            lo = (self.qmin - self.zero_point) * self.scale
-            hi = (self.qmax - self.zero_point) * self.scale
+            # plain values again, so the clamp bounds are constants of the trace
+            scale, zero = self.scale.detach().tolist(), self.zero_point.tolist()
+            lo = torch.tensor([(self.qmin - z) * s for s, z in zip(scale, zero, strict=True)])
+            hi = torch.tensor([(self.qmax - z) * s for s, z in zip(scale, zero, strict=True)])
             if self.axis is not None:
                 view = [1] * x.dim()
                 view[self.axis] = -1
                 lo, hi = lo.view(view), hi.view(view)
-            x = torch.clamp(x, lo.detach(), hi.detach())
+            x = torch.clamp(x, lo, hi)
         # plain Python values: the trace records them as constants, not as graph arithmetic
         scales = self.scale.detach().clamp_min(1e-12).tolist()
         zeros = [int(z) for z in self.zero_point.tolist()]
