@@ -45,7 +45,9 @@ def test_graph_holds_qdq_pairs_and_int8_weights(exported: tuple[Separator, Path]
     for w in conv_weights:
         dq = producer[w]
         assert dq.op_type == "DequantizeLinear" and types[dq.input[0]] == onnx.TensorProto.INT8
-    assert not any(t == onnx.TensorProto.FLOAT and "weight" in k for k, t in types.items())
+    used = {i for n in graph.node for i in n.input}
+    assert all(i.name in used for i in graph.initializer)  # no float weights left behind
+    assert all(n.output[0] in used for n in graph.node if n.op_type == "Constant")
 
 
 def test_ort_runs_every_conv_in_int8(exported: tuple[Separator, Path]) -> None:

@@ -175,7 +175,11 @@ def _shorten_names(graph: Any) -> None:
 
 
 def _drop_unused_initializers(graph: Any) -> None:
+    """Initializers and Constant nodes nothing reads any more (a folded weight's leftovers)."""
     used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+    for node in list(graph.node):
+        if node.op_type == "Constant" and node.output[0] not in used:
+            graph.node.remove(node)
     for init in list(graph.initializer):
         if init.name not in used:
             graph.initializer.remove(init)
@@ -200,6 +204,7 @@ def export_qdq(
         with warnings.catch_warnings():
             # quantizer scales become constants of the trace on purpose
             warnings.filterwarnings("ignore", message="Converting a tensor to a Python")
+            warnings.filterwarnings("ignore", message="torch.tensor results are registered")
             export_onnx(model, raw, example_seconds=example_seconds, opset=opset)
         proto = onnx.load(str(raw))
         fold_qdq_graph(proto)
