@@ -121,7 +121,7 @@ def analyze(
             quants = activation_quantizers(q)
             if group in ("input", "output"):
                 name = "input_quant" if group == "input" else "output_quant"
-                noise = float(quants[name].scale[0]) ** 2 / 12
+                noise = float(quants[name].scale.detach()[0]) ** 2 / 12
                 predicted = []
                 for (mix, _), (f, est) in zip(items, float_clips, strict=True):
                     power = (
