@@ -315,6 +315,10 @@ SMALL = {
     "sensitivity": {"ratios": [0.5], "bits": [4], "min_numel": 64},
     "sparsity": {"steps": 2},
     "distill": {"steps": 2},
+    "quantize-ptq": {},
+    "fp16": {},
+    "qat": {"steps": 2},
+    "fqss": {"steps": 2},
 }
 
 

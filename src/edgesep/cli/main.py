@@ -11,7 +11,18 @@ from typing import Annotated
 import typer
 
 from edgesep import __version__
-from edgesep.cli import bench, compress, data, demo, evaluate, export, models, separate, train
+from edgesep.cli import (
+    bench,
+    compress,
+    data,
+    demo,
+    evaluate,
+    export,
+    models,
+    quant,
+    separate,
+    train,
+)
 from edgesep.cli.common import USER_ERRORS, error, one_line
 
 app = typer.Typer(
@@ -22,7 +33,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-COMMANDS = (demo, separate, models, evaluate, train, export, bench, data, compress)
+COMMANDS = (demo, separate, models, evaluate, train, export, bench, data, compress, quant)
 for _module in COMMANDS:
     _module.register(app)
 

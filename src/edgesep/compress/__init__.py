@@ -51,3 +51,6 @@ __all__ = [
     "shapes",
     "task_loss",
 ]
+
+# registers the quantization passes and their replayer (kept last: it imports the names above)
+from edgesep.compress import quant as quant

@@ -42,6 +42,8 @@ class OverlapAddDecoder(nn.Conv1d):
             raise ValueError("OverlapAddDecoder: kernel_size must be even (hop is half of it)")
         super().__init__(n_filters, kernel_size, 1, bias=False)
         self.hop = kernel_size // 2
+        # the conv's frames before overlap-add, as a module a quantizer can observe
+        self.frames_tap = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return overlap_add(super().forward(x), self.hop)
+        return overlap_add(self.frames_tap(super().forward(x)), self.hop)

@@ -97,8 +97,15 @@ class TCNBlock(nn.Module):
                 for i, k in enumerate(sizes)
             )
         else:
+            # a centred block's eval pass lets the conv pad (see forward), so the module owns it
+            centred = not causal and self.total_pad % 2 == 0
             self.dconv = nn.Conv1d(
-                hid_chan, hid_chan, kernel_size, dilation=dilation, groups=hid_chan
+                hid_chan,
+                hid_chan,
+                kernel_size,
+                dilation=dilation,
+                groups=hid_chan,
+                padding=self.total_pad // 2 if centred else 0,
             )
         # where each kernel's window starts in the input padded for the largest kernel, and how
         # many samples it leaves unused at the end
@@ -107,6 +114,9 @@ class TCNBlock(nn.Module):
             span = (k - 1) * dilation
             start = self.total_pad - span if causal else self.total_pad // 2 - span // 2
             self._crops.append((start, self.total_pad - span - start))
+        # the depthwise conv's (padded) input, as a module: a place a quantizer can observe it
+        # (the depthwise conv itself runs functionally, see _depthwise_one)
+        self.dw_in_tap = nn.Identity()
         self.act2 = make_act(act, hid_chan)
         self.norm2 = make_norm(norm, hid_chan)
         if pointwise_from is None:
@@ -144,6 +154,11 @@ class TCNBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         y = self._pre(x)
+        centred = not self.causal and len(self.kernel_sizes) == 1 and self.total_pad % 2 == 0
+        if centred and not self.training:
+            # zero padding done by the conv itself: the same function, and the exported graph
+            # has no Pad op (ONNX Runtime's int8 graph kept it in float between Q/DQ pairs)
+            return self._post(x, self._depthwise(y, padding=self.total_pad // 2))
         if self.causal:
             y = F.pad(y, (self.total_pad, 0))
         else:
@@ -165,17 +180,19 @@ class TCNBlock(nn.Module):
         residual, skip = self._post(x, self._depthwise(y))
         return residual, skip, new_history
 
-    def _depthwise(self, y: torch.Tensor) -> torch.Tensor:
-        """The (sum of) dilated depthwise conv(s) of an input padded for the largest kernel."""
+    def _depthwise(self, y: torch.Tensor, padding: int = 0) -> torch.Tensor:
+        """The (sum of) dilated depthwise conv(s) of an input padded for the largest kernel
+        (or, eval only, of an unpadded input with ``padding`` zeros on both sides)."""
+        y = self.dw_in_tap(y)
         out: torch.Tensor | None = None
         for conv, (start, unused_end) in zip(self.depthwise_convs(), self._crops, strict=True):
             seg = y[..., start : y.shape[-1] - unused_end] if start or unused_end else y
-            o = self._depthwise_one(conv, seg)
+            o = self._depthwise_one(conv, seg, padding)
             out = o if out is None else out + o
         assert out is not None
         return out
 
-    def _depthwise_one(self, conv: nn.Conv1d, y: torch.Tensor) -> torch.Tensor:
+    def _depthwise_one(self, conv: nn.Conv1d, y: torch.Tensor, padding: int = 0) -> torch.Tensor:
         """One dilated depthwise conv (at this block's dilation) of its padded input.
 
         In training mode it is computed as a sum of shifted products: the same function and the
@@ -184,10 +201,14 @@ class TCNBlock(nn.Module):
         """
         weight, dilation = conv.weight, self.dilation
         if not self.training:
-            if conv.dilation == (dilation,):
+            if conv.dilation == (dilation,) and conv.padding == (padding,):
                 # through the module, so graph tracers (torch-pruning's dependency graph) see it
                 return conv(y)
-            return F.conv1d(y, weight, conv.bias, dilation=dilation, groups=conv.groups)
+            return F.conv1d(
+                y, weight, conv.bias, padding=padding, dilation=dilation, groups=conv.groups
+            )
+        if padding:
+            y = F.pad(y, (padding, padding))
         n_out = y.shape[-1] - (weight.shape[-1] - 1) * dilation
         out = y[..., :n_out] * weight[:, 0, 0, None]
         for k in range(1, weight.shape[-1]):
