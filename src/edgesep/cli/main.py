@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from edgesep import __version__
-from edgesep.cli import bench, data, demo, evaluate, export, models, separate, train
+from edgesep.cli import bench, data, demo, evaluate, export, models, separate, stream, train
 from edgesep.cli.common import USER_ERRORS, error, one_line
 
 app = typer.Typer(
@@ -22,7 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-COMMANDS = (demo, separate, models, evaluate, train, export, bench, data)
+COMMANDS = (demo, separate, models, evaluate, train, export, bench, data, stream)
 for _module in COMMANDS:
     _module.register(app)
 

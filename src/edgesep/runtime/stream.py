@@ -73,6 +73,7 @@ class StreamingSession:
         self.call_seconds: list[float] = []
         self.call_hops: list[int] = []
         self.n_pushed = 0
+        self.hops_run = 0  # the sum of call_hops
         self._states = [self.model.init_state() for _ in range(n_channels)]
         self._pending = np.zeros((n_channels, 0), np.float32)
         self._ready = np.zeros((info.n_src, n_channels, self.delay), np.float32)
@@ -130,6 +131,7 @@ class StreamingSession:
                 y, self._states[c] = self.model.step(feed, self._states[c])
                 self.call_seconds.append(time.perf_counter() - t0)
                 self.call_hops.append(piece.shape[1] // self.info.stream_hop)
+                self.hops_run += self.call_hops[-1]
                 ys.append(y[0])
             parts.append(np.stack(ys, axis=1))  # (S, C, n)
         y_all = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
