@@ -85,13 +85,11 @@ def stdin_blocks(fmt: str, n_channels: int, block_frames: int) -> Iterator[np.nd
         yield (arr.astype(np.float32) * scale).copy()
 
 
-def mic_blocks(
-    rate: int, n_channels: int, block_frames: int, seconds: float
-) -> Iterator[np.ndarray]:
-    """Microphone input through sounddevice, ``seconds`` long; clear errors when unavailable."""
+def check_mic() -> Any:
+    """The sounddevice module, once it is known to have an input device; else a clear error."""
     try:
         import sounddevice as sd  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
+    except (ImportError, OSError):  # OSError: the package without its PortAudio library
         raise ValueError(
             "--mic needs the sounddevice package (pip install sounddevice) and an input device"
         ) from None
@@ -99,8 +97,16 @@ def mic_blocks(
         sd.query_devices(kind="input")
     except Exception as exc:  # PortAudioError when there is no input device
         raise ValueError(f"--mic: no audio input device ({exc})") from None
+    return sd
+
+
+def mic_blocks(
+    rate: int, n_channels: int, block_frames: int, seconds: float
+) -> Iterator[np.ndarray]:
+    """Microphone input through sounddevice, ``seconds`` long, as (C, n) float32 blocks."""
     import queue
 
+    sd = check_mic()
     q: queue.Queue[np.ndarray] = queue.Queue()
     n_total = int(seconds * rate)
     with sd.InputStream(
@@ -181,6 +187,11 @@ def stream(
     if fmt not in RAW_FORMATS:
         fail(f"--format must be one of {', '.join(RAW_FORMATS)}, got {fmt!r}")
     with user_errors(), tempfile.TemporaryDirectory(prefix="edgesep-stream-") as tmp:
+        # the input first: a missing file or microphone fails before a model is loaded
+        if mic:
+            check_mic()
+        elif source != "-":
+            info(str(source))
         net = load_stream_model(model, hops_per_step or 4, Path(tmp), threads)
         session = StreamingSession(net, n_channels=channels, hops_per_step=hops_per_step)
         if source not in (None, "-"):

@@ -130,7 +130,7 @@ class RealtimeRunner:
             compute = t1 - t0
             finish = t1 - start if self.pace else max(arrival, finish_prev) + compute
             finish_prev = finish
-            if finish > deadline:
+            if finish > deadline + 1e-9:  # not a miss by float rounding alone
                 rep.deadline_misses += 1
                 rep.max_lateness_ms = max(rep.max_lateness_ms, 1000.0 * (finish - deadline))
             rep.push_ms.append(1000.0 * compute)
