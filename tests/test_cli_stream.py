@@ -60,8 +60,9 @@ def test_file_is_streamed_to_aligned_sources(
     sf.write(wav, x, 8000, subtype="FLOAT")
     rep = tmp_path / "r.json"
     code, stdout, stderr = _invoke(
-        "stream", wav, "--model", path, "--no-pace", "-o", tmp_path / "o", "--report", rep
-    )
+        "stream", wav, "--model", path, "--no-pace", "--no-rescale", "-o", tmp_path / "o",
+        "--report", rep,
+    )  # fmt: skip
     assert code == 0, stderr
     assert "deadline misses" in stdout and "algorithmic latency" in stdout
     want = _aligned_stream(path, x)
@@ -146,3 +147,26 @@ def test_unpaced_schedule_counts_backlog_misses(step_graph: tuple[TorchSeparator
     summary = rep.summary()
     assert summary["rtf"] == pytest.approx(6.0 / 8.0)
     assert summary["algorithmic_latency_ms"] == pytest.approx(1000 * s.delay / 8000)
+
+
+def test_causal_rescaler_finds_the_least_squares_gains() -> None:
+    """Estimates at wrong gains (1/3 and -2) plus a little leakage: after a few time constants
+    the causal gains are those of a least-squares fit over the recent past, which for a
+    stationary signal are the whole-signal lstsq gains."""
+    from edgesep.runtime.realtime import CausalRescaler
+
+    rng = np.random.default_rng(0)
+    n = 8000 * 12
+    s = rng.standard_normal((2, 1, n))
+    mix = s.sum(axis=0)
+    est = np.stack([s[0] / 3 + 0.05 * s[1], -2 * s[1] + 0.05 * s[0]]).astype(np.float32)
+    r = CausalRescaler(2, 1, 8000, tau_seconds=2.0)
+    out = np.concatenate(
+        [r.process(est[..., a : a + 64], mix[:, a : a + 64]) for a in range(0, n, 64)], axis=-1
+    )
+    gains = np.linalg.lstsq(est[:, 0].T.astype(np.float64), mix[0], rcond=None)[0]
+    tail = slice(n - 8000, n)
+    np.testing.assert_allclose(out[:, 0, tail], gains[:, None] * est[:, 0, tail], rtol=0, atol=0.05)
+    # est = M @ s with M = [[1/3, .05], [.05, -2]]; mix = s0 + s1 = a @ est => a = [1, 1] M^-1
+    exact = np.linalg.solve(np.array([[1 / 3, 0.05], [0.05, -2.0]]).T, np.ones(2))
+    np.testing.assert_allclose(gains, exact, rtol=1e-3)

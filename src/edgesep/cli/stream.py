@@ -26,7 +26,7 @@ from rich.table import Table
 from edgesep.audio import AtomicWriter, StreamResampler, info, iter_blocks
 from edgesep.cli.common import console, fail, user_errors
 from edgesep.runtime import Model, StreamingSession
-from edgesep.runtime.realtime import RealtimeRunner
+from edgesep.runtime.realtime import CausalRescaler, RealtimeRunner
 
 DEFAULT_STREAM_MODEL = "convtasnet-tiny-edge-causal-8k"
 RAW_FORMATS: dict[str, np.dtype[Any]] = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
@@ -179,6 +179,10 @@ def stream(
     seconds: Annotated[float, typer.Option(help="Microphone recording length.")] = 10.0,
     threads: Annotated[int, typer.Option(help="ONNX Runtime threads.")] = 1,
     subtype: Annotated[str, typer.Option(help="Output WAV subtype.")] = "FLOAT",
+    rescale: Annotated[
+        bool,
+        typer.Option(help="Bring the sources to the mixture's level (causal least squares)."),
+    ] = True,
     report: Annotated[Path | None, typer.Option(help="Also write the report as JSON.")] = None,
 ) -> None:
     """Separate INPUT as it arrives with a causal model; report latency and deadline misses."""
@@ -219,7 +223,9 @@ def stream(
             f"{session.hops_per_step} hops per call, delay {session.delay} samples "
             f"({1000 * session.delay_seconds:.2f} ms); input {in_rate} Hz x {n_chan}"
         )
-        summary = _run(session, blocks, in_rate, n_chan, total, block, pace, out / stem, subtype)
+        summary = _run(
+            session, blocks, in_rate, n_chan, total, block, pace, out / stem, subtype, rescale
+        )
     console.print(_report_table(summary))
     console.print(f"wrote {out / stem}/ ({', '.join(f'{n}.wav' for n in session.source_names)})")
     if report is not None:
@@ -238,9 +244,13 @@ def _run(
     pace: bool,
     folder: Path,
     subtype: str,
+    rescale: bool,
 ) -> dict[str, Any]:
-    """Resample in, stream, drop the delay, resample out, write; returns the report summary."""
+    """Resample in, stream, drop the delay, rescale, resample out, write; returns the report
+    summary."""
     sr, n_src = session.sample_rate, session.n_src
+    rescaler = CausalRescaler(n_src, n_chan, sr) if rescale else None
+    fifo: list[np.ndarray] = []  # model-rate input not yet matched by aligned output
     down = StreamResampler(in_rate, sr, n_chan)
     up = StreamResampler(sr, in_rate, n_src * n_chan)
     runner = RealtimeRunner(session, pace=pace)
@@ -255,11 +265,27 @@ def _run(
             yield down.process(b)
         yield down.flush()
 
+    def kept(it: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        for b in it:
+            if rescaler is not None:
+                fifo.append(b)
+            yield b
+
+    def aligned_mix(n: int) -> np.ndarray:
+        """The next ``n`` input samples (C, n) at the model's rate, zeros past the end."""
+        have = np.concatenate(fifo, axis=1) if fifo else np.zeros((n_chan, 0), np.float32)
+        fifo[:] = [have[:, n:]]
+        head = have[:, :n]
+        return np.pad(head, ((0, 0), (0, n - head.shape[1])))
+
     def write(y: np.ndarray, writers: list[AtomicWriter]) -> None:
         nonlocal to_skip, n_written
         cut = min(to_skip, y.shape[-1])
         to_skip -= cut
-        flat = up.process(np.ascontiguousarray(y[..., cut:]).reshape(n_src * n_chan, -1))
+        y = y[..., cut:]
+        if rescaler is not None:
+            y = rescaler.process(y, aligned_mix(y.shape[-1]))
+        flat = up.process(np.ascontiguousarray(y).reshape(n_src * n_chan, -1))
         limit = n_in if total is None else total
         flat = flat[:, : max(0, limit - n_written)]
         n_written += flat.shape[1]
@@ -282,7 +308,7 @@ def _run(
             )
         )
         task = bar.add_task("", total=None if total is None else round(total / in_rate, 1))
-        for y in runner.process(reblock(model_blocks(), block)):
+        for y in runner.process(kept(reblock(model_blocks(), block))):
             write(y, writers)
             bar.update(
                 task,
