@@ -137,13 +137,15 @@ def test_unpaced_schedule_counts_backlog_misses(step_graph: tuple[TorchSeparator
     clock = _FakeClock([1.0, 1.0, 3.0, 1.0])
     clock.in_push = True  # the runner reads the start time first: no cost then
     clock.costs.insert(0, 0.0)
-    runner = RealtimeRunner(s, pace=False, clock=clock, cpu_clock=lambda: 0.0)
+    cpu = iter(np.arange(8) * 1e-3)  # CPU clock: 1 ms per push, never late
+    runner = RealtimeRunner(s, pace=False, clock=clock, cpu_clock=lambda: float(next(cpu)))
     blocks = [_mix(16, seed=i)[None] for i in range(4)]
     outs = list(runner.process(blocks))
     assert [o.shape for o in outs] == [(2, 1, 16)] * 4
     rep = runner.report
     assert rep.push_ms == pytest.approx([1.0, 1.0, 3.0, 1.0])
     assert rep.deadline_misses == 1 and rep.max_lateness_ms == pytest.approx(1.0)
+    assert rep.deadline_misses_cpu == 0 and rep.push_cpu_ms == pytest.approx([1.0] * 4)
     summary = rep.summary()
     assert summary["rtf"] == pytest.approx(6.0 / 8.0)
     assert summary["algorithmic_latency_ms"] == pytest.approx(1000 * s.delay / 8000)

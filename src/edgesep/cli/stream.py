@@ -144,7 +144,8 @@ def _report_table(summary: dict[str, Any]) -> Table:
         (
             "deadline misses",
             f"{summary['deadline_misses']} of {summary['n_blocks']} "
-            f"(worst {summary['max_lateness_ms']:.2f} ms late)",
+            f"(worst {summary['max_lateness_ms']:.2f} ms late); "
+            f"{summary['deadline_misses_cpu']} with CPU times as costs",
         ),
         ("real-time factor", f"{summary['rtf']:.3f}"),
     ]
