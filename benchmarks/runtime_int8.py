@@ -60,10 +60,16 @@ def main() -> None:
     ap.add_argument("--test-dir", type=Path, default=Path("data/mix8k/real-test"))
     ap.add_argument("--calib", type=int, default=20)
     ap.add_argument("--n", type=int, default=50)
+    ap.add_argument(
+        "--calib-hops",
+        type=int,
+        default=100,
+        help="hops per calibration call: ranges do not depend on it, the calibrator's time does",
+    )
     args = ap.parse_args()
     fp32_path = resolve(args.model)
     calib = [sf.read(p, dtype="float32")[0] for p in sorted(args.calib_dir.glob("*.wav"))]
-    quantize_step_int8(fp32_path, args.out, calib[: args.calib])
+    quantize_step_int8(fp32_path, args.out, calib[: args.calib], hops_per_step=args.calib_hops)
     fp32, int8 = Model(fp32_path), Model(args.out)
     rows: dict[str, list[float]] = {k: [] for k in ("stream", "quant", "sisnri32", "sisnri8")}
     for path in sorted((args.test_dir / "mix").glob("*.wav"))[: args.n]:
