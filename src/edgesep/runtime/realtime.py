@@ -80,6 +80,9 @@ class StreamReport:
             per_hop_cpu_p99_share_of_hop=_pct(hop_cpu, 99) / self.hop_ms,
             total_latency_p99_ms=self.algorithmic_latency_ms + p99,
             rtf=self.compute_seconds / self.audio_seconds if self.audio_seconds else 0.0,
+            rtf_cpu=sum(self.push_cpu_ms) / 1000 / self.audio_seconds
+            if self.audio_seconds
+            else 0.0,
         )
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
 
