@@ -97,7 +97,12 @@ class OrtStream:
         self.session = session
         inputs = {i.name: i for i in session.get_inputs()}
         outputs = [o.name for o in session.get_outputs()]
-        self.chunk_shape = _dims(inputs.pop(CHUNK_NAME).shape)
+        chunk = inputs.pop(CHUNK_NAME)
+        self.chunk_shape = _dims(chunk.shape)
+        if not isinstance(chunk.shape[-1], int):  # a dynamic-length graph: its suggested length
+            meta = session.get_modelmeta().custom_metadata_map
+            n = int(meta["edgesep.hops_per_step"]) * int(meta["edgesep.stream_hop"])
+            self.chunk_shape = (*self.chunk_shape[:-1], n)
         missing = [f"{n}_out" for n in inputs if f"{n}_out" not in outputs]
         if missing:
             raise ValueError(f"step graph has no state output(s) {missing}")

@@ -28,6 +28,10 @@ def export(
     hops_per_step: Annotated[
         int, typer.Option(help="Hops per call of the step graph (with --stream).")
     ] = 1,
+    dynamic_hops: Annotated[
+        bool,
+        typer.Option("--dynamic-hops", help="Step graph taking any whole number of hops per call."),
+    ] = False,
     untrained: Annotated[
         bool, typer.Option("--untrained", help="Allow a config name (random weights).")
     ] = False,
@@ -57,7 +61,7 @@ def export(
         staging = out.with_name(f".{out.name}.unchecked")
         try:
             if stream:
-                export_step_onnx(sep, staging, hops_per_step=hops_per_step)
+                export_step_onnx(sep, staging, hops_per_step=hops_per_step, dynamic=dynamic_hops)
                 worst = check_step_parity(sep, staging) if check else None
             else:
                 export_onnx(sep, staging)

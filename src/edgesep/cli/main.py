@@ -21,6 +21,7 @@ from edgesep.cli import (
     models,
     quant,
     separate,
+    stream,
     train,
 )
 from edgesep.cli.common import USER_ERRORS, error, one_line
@@ -33,7 +34,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-COMMANDS = (demo, separate, models, evaluate, train, export, bench, data, compress, quant)
+COMMANDS = (demo, separate, models, evaluate, train, export, bench, data, stream, compress, quant)
 for _module in COMMANDS:
     _module.register(app)
 

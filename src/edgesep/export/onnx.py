@@ -95,6 +95,8 @@ def model_metadata(model: Separator) -> dict[str, str]:
         "edgesep.source_names": json.dumps(list(model.source_names)),
         "edgesep.causal": json.dumps(bool(model.causal)),
         "edgesep.lookahead_samples": str(model.lookahead_samples),
+        # the frame hop: chunked inference aligns its chunk starts to it (edgesep.chunking)
+        "edgesep.hop": str(model.hop if isinstance(model.hop, int) and model.hop > 0 else 1),
     }
 
 

@@ -6,6 +6,11 @@ and one tensor per state (named by ``core_state_names``), outputs ``sources``
 call's output states to the next call, so a hop costs the same however long the stream has run.
 Chunks of other sizes and the fixed output delay are the caller's business (the torch
 ``StreamingMixin.step`` and the torch-free runtime both buffer to whole hops).
+
+With ``dynamic=True`` the chunk's length is a graph dimension: one file takes any whole number
+of hops per call (the families' step cores have no length-dependent branches), so the runtime
+chooses its hops per call, and a single call on a whole signal from the zero state computes the
+offline causal model (``stream_core_delay`` samples late).
 """
 
 from __future__ import annotations
@@ -37,13 +42,16 @@ class _StepGraph(nn.Module):
         return (out, *new_state)
 
 
-def step_metadata(model: Separator, hops_per_step: int, n_streams: int) -> dict[str, str]:
+def step_metadata(
+    model: Separator, hops_per_step: int, n_streams: int, dynamic: bool = False
+) -> dict[str, str]:
     names = model.core_state_names()
     return {
         **model_metadata(model),
         "edgesep.graph": "stream_step",
         "edgesep.stream_hop": str(model.stream_hop),
         "edgesep.hops_per_step": str(hops_per_step),
+        "edgesep.dynamic_hops": json.dumps(dynamic),
         "edgesep.n_streams": str(n_streams),
         "edgesep.stream_core_delay": str(model.stream_core_delay),
         "edgesep.stream_delay": str(model.stream_delay),
@@ -58,8 +66,13 @@ def export_step_onnx(
     hops_per_step: int = 1,
     n_streams: int = 1,
     opset: int = 17,
+    dynamic: bool = False,
 ) -> Path:
-    """Write the step graph of causal ``model`` to ``path`` (atomically); returns the path."""
+    """Write the step graph of causal ``model`` to ``path`` (atomically); returns the path.
+
+    ``dynamic``: the chunk length is symbolic (any multiple of the hop per call);
+    ``hops_per_step`` is then the traced length and the suggested one, kept in the metadata.
+    """
     import onnx
 
     if not model.causal:
@@ -88,11 +101,16 @@ def export_step_onnx(
                 str(tmp),
                 input_names=[CHUNK_NAME, *names],
                 output_names=[OUTPUT_NAME, *(f"{n}_out" for n in names)],
+                dynamic_axes=(
+                    {CHUNK_NAME: {1: "n_samples"}, OUTPUT_NAME: {2: "n_samples"}}
+                    if dynamic
+                    else None
+                ),
                 opset_version=opset,
                 dynamo=False,
             )
             proto = onnx.load(str(tmp))
-            for key, value in step_metadata(model, hops_per_step, n_streams).items():
+            for key, value in step_metadata(model, hops_per_step, n_streams, dynamic).items():
                 proto.metadata_props.add(key=key, value=value)
             onnx.save(proto, str(tmp))
     finally:
@@ -111,21 +129,25 @@ def check_step_parity(
     """Run ``n_steps`` calls of the step graph in ONNX Runtime and of ``step_core`` in torch on
     the same seeded noise, each threading its own state; returns the largest |difference| of
     outputs and states, raising :class:`ParityError` naming the step when it exceeds
-    ``atol + rtol * |eager|``."""
+    ``atol + rtol * |eager|``. A dynamic graph's calls take 1, 2, ... ``hops_per_step`` + 1 hops
+    in turn, so lengths other than the traced one are checked too."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    chunk_shape = session.get_inputs()[0].shape
+    meta = session.get_modelmeta().custom_metadata_map
+    n_streams, n_chunk = session.get_inputs()[0].shape
+    hop, hops = int(meta["edgesep.stream_hop"]), int(meta["edgesep.hops_per_step"])
     names = [i.name for i in session.get_inputs()[1:]]
     gen = torch.Generator().manual_seed(seed)
     was_training = model.training
     model.eval()
-    state = model.init_core_state(int(chunk_shape[0]))
+    state = model.init_core_state(int(n_streams))
     feeds_state = [s.numpy() for s in state]
     worst = 0.0
     try:
         for i in range(n_steps):
-            chunk = INPUT_RMS * torch.randn(*chunk_shape, generator=gen)
+            length = n_chunk if isinstance(n_chunk, int) else hop * (1 + i % (hops + 1))
+            chunk = INPUT_RMS * torch.randn(int(n_streams), length, generator=gen)
             with torch.no_grad():
                 want, state = model.step_core(chunk, state)
             got = session.run(

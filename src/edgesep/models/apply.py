@@ -1,44 +1,28 @@
 """Running a Separator on audio of any length: overlapping chunks, cross-faded, streamed.
 
-The model only ever sees one chunk at a time, so memory is bounded by a few chunks whatever the
-length of the input, and a file is separated block by block from disk to disk
-(``iter_blocks -> StreamResampler -> ChunkedSeparator -> StreamResampler -> AtomicWriter``).
-Chunks overlap by ``overlap`` samples; in each overlap the earlier chunk fades out and the later
-one fades in with complementary raised-cosine windows (they sum to exactly 1), which hides the
-chunk edges where a non-causal model lacks context.
+The chunking itself (overlap-add, bounded backlog, resampling in and out, file to file) is
+torch-free and lives in :mod:`edgesep.chunking`, shared with the ONNX Runtime path
+(:mod:`edgesep.runtime`); this module supplies what computes a chunk: the PyTorch model.
 """
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from edgesep.audio import AtomicWriter, StreamResampler, info, iter_blocks
+from edgesep.chunking import (
+    OverlapAdd,
+    rescale_to_mixture,
+    separate_array_with,
+    separate_file_with,
+)
 from edgesep.models.base import Separator
 
-
-def rescale_to_mixture(est: np.ndarray, mix: np.ndarray) -> np.ndarray:
-    """Give the estimates, per channel, the least-squares gains that best rebuild the mixture.
-
-    Models trained with a scale-invariant loss (SI-SNR) output sources at an arbitrary gain and
-    sign, which clips when written as PCM and misleads listeners about levels. With gains
-    ``a = argmin ||mix - sum_i a_i est_i||`` the sources come back at the mixture's level; the
-    per-source SI-SNR of an utterance does not change.
-
-    Shape: est (S, C, n), mix (C, n) -> (S, C, n)
-    """
-    out = np.empty_like(est)
-    for c in range(est.shape[1]):
-        basis = est[:, c, :].astype(np.float64).T  # (n, S)
-        gains = np.linalg.lstsq(basis, mix[c].astype(np.float64), rcond=None)[0]
-        out[:, c, :] = (est[:, c, :] * gains[:, None]).astype(est.dtype)
-    return out
+__all__ = ["ChunkedSeparator", "rescale_to_mixture", "separate_array", "separate_file"]
 
 
 def _frame_hop(model: Separator) -> int:
@@ -48,15 +32,8 @@ def _frame_hop(model: Separator) -> int:
     return hop if isinstance(hop, int) and hop > 0 else 1
 
 
-class ChunkedSeparator:
-    """Streams audio at ``model.sample_rate`` through ``model`` in overlapping chunks.
-
-    ``chunk_frames`` and ``overlap_frames`` are the seconds given, rounded to multiples of the
-    model's frame hop; the overlap may be at most half a chunk. Input shorter than a chunk is
-    separated in one model call. The last chunk is taken flush with the end of the input (so it
-    has full context) and only its new part is used. ``max_buffered_frames`` records the largest
-    input backlog held during the last ``process`` call: below ``chunk + align`` frames (the
-    frame hop), however long the stream and however large its blocks.
+class ChunkedSeparator(OverlapAdd):
+    """:class:`~edgesep.chunking.OverlapAdd` whose chunks ``model`` computes, in inference mode.
 
     Shape: process blocks (C, n) -> yields (S, C, m); the m add up to the total n exactly.
     """
@@ -68,161 +45,30 @@ class ChunkedSeparator:
         overlap_seconds: float = 1.0,
         rescale: bool = True,
     ) -> None:
-        if chunk_seconds <= 0 or overlap_seconds < 0:
-            raise ValueError(
-                f"need chunk_seconds > 0 and overlap_seconds >= 0, "
-                f"got {chunk_seconds} and {overlap_seconds}"
-            )
         self.model = model
-        self.rescale = rescale
-        sr = int(model.sample_rate)
-        self.align = _frame_hop(model)
-        self.chunk_frames = max(self.align, self.align * round(chunk_seconds * sr / self.align))
-        self.overlap_frames = self.align * round(overlap_seconds * sr / self.align)
-        if 2 * self.overlap_frames > self.chunk_frames:
-            raise ValueError(
-                f"overlap ({overlap_seconds} s) must be at most half the chunk ({chunk_seconds} s)"
-            )
-        self.hop_frames = self.chunk_frames - self.overlap_frames
-        # fade_out = 1 - fade_in: the pair sums to 1 in every sample of the overlap
-        t = (np.arange(self.overlap_frames, dtype=np.float64) + 0.5) / max(1, self.overlap_frames)
-        self.fade_in = (np.sin(0.5 * np.pi * t) ** 2).astype(np.float32)
-        self.fade_out = (1.0 - self.fade_in).astype(np.float32)
-        self.max_buffered_frames = 0
         param = next(iter(model.parameters()), None)
         self._device = param.device if param is not None else torch.device("cpu")
+        super().__init__(
+            self._forward,
+            int(model.n_src),
+            int(model.sample_rate),
+            _frame_hop(model),
+            chunk_seconds,
+            overlap_seconds,
+            rescale,
+        )
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
+    def _forward(self, x: np.ndarray) -> np.ndarray:
         """Shape: (C, n) -> (S, C, n)."""
         with torch.inference_mode():
-            mix = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-            y = self.model(mix.to(self._device)[None])
+            y = self.model(torch.from_numpy(x).to(self._device)[None])
         n_src = int(self.model.n_src)
         if tuple(y.shape) != (1, n_src, *x.shape):
             raise RuntimeError(
                 f"{type(self.model).__name__} returned shape {tuple(y.shape)} for input "
                 f"{(1, *x.shape)}; expected {(1, n_src, *x.shape)}"
             )
-        est = np.asarray(y[0].float().cpu().numpy(), dtype=np.float32)
-        return rescale_to_mixture(est, x) if self.rescale else est
-
-    def _crossfade(self, tail: np.ndarray | None, y: np.ndarray) -> np.ndarray:
-        """Fade the previous chunk's raw ``tail`` out and the head of ``y`` in (in place)."""
-        if tail is not None and self.overlap_frames:
-            ov = self.overlap_frames
-            y[..., :ov] = tail * self.fade_out + y[..., :ov] * self.fade_in
-        return y
-
-    def process(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        """Separate a stream of (C, n) blocks, yielding (S, C, m) audio as soon as it is final."""
-        chunk, hop, align = self.chunk_frames, self.hop_frames, self.align
-        backlog = _Backlog()
-        pos = 0  # start of the next chunk; everything before it has been emitted
-        tail: np.ndarray | None = None  # raw output for [pos, pos + overlap) of the last chunk
-        n_chan: int | None = None
-        self.max_buffered_frames = 0
-
-        for block in blocks:
-            arr = np.asarray(block, dtype=np.float32)
-            if arr.ndim != 2 or (n_chan is not None and arr.shape[0] != n_chan):
-                raise ValueError(f"expected ({n_chan or 'C'}, n) blocks, got shape {arr.shape}")
-            n_chan = arr.shape[0]
-            done = 0
-            while done < arr.shape[1]:
-                # never take in more than completes the next chunk: bounded whatever the block
-                take = min(arr.shape[1] - done, pos + chunk - backlog.end)
-                backlog.append(arr[:, done : done + take])
-                done += take
-                # keep what the next chunk, or a last chunk ending here, would need
-                backlog.drop_before(min(pos, max(0, backlog.end - chunk) // align * align))
-                self.max_buffered_frames = max(self.max_buffered_frames, len(backlog))
-                if backlog.end - pos == chunk:
-                    y = self._crossfade(tail, self._run(backlog.get(pos, pos + chunk)))
-                    tail = y[..., hop:]
-                    yield y[..., :hop]
-                    pos += hop
-
-        n_in = backlog.end
-        if n_in == pos:
-            return
-        if tail is None:  # shorter than one chunk: a single call on all of it
-            yield self._run(backlog.get(0, n_in))
-        elif n_in - pos == self.overlap_frames:  # the last chunk ended flush with the input
-            yield tail
-        else:  # a full-length last chunk flush with the end; only its new part is used
-            start = max(0, n_in - chunk) // align * align
-            yield self._crossfade(tail, self._run(backlog.get(start, n_in))[..., pos - start :])
-
-
-class _Backlog:
-    """Input frames [start, end) of a stream, kept as a list of (C, n) pieces."""
-
-    def __init__(self) -> None:
-        self.pieces: list[np.ndarray] = []
-        self.start = 0
-        self.end = 0
-
-    def __len__(self) -> int:
-        return self.end - self.start
-
-    def append(self, piece: np.ndarray) -> None:
-        self.pieces.append(piece)
-        self.end += piece.shape[1]
-
-    def drop_before(self, frame: int) -> None:
-        while self.pieces and self.start + self.pieces[0].shape[1] <= frame:
-            self.start += self.pieces.pop(0).shape[1]
-        if self.pieces and self.start < frame:
-            self.pieces[0] = self.pieces[0][:, frame - self.start :]
-            self.start = frame
-
-    def get(self, a: int, b: int) -> np.ndarray:
-        """Shape: (C, b - a); consolidates the pieces so a chunk costs one copy."""
-        if len(self.pieces) > 1:
-            self.pieces = [np.concatenate(self.pieces, axis=1)]
-        return self.pieces[0][:, a - self.start : b - self.start]
-
-
-def _separate_stream(
-    model: Separator,
-    blocks: Iterable[np.ndarray],
-    sample_rate: int,
-    n_channels: int,
-    n_frames: int,
-    chunker: ChunkedSeparator,
-) -> Iterator[np.ndarray]:
-    """Resample to the model's rate, separate, resample back, and cut/pad to ``n_frames``.
-
-    Shape: blocks (C, n) at ``sample_rate`` -> yields (S, C, m) at ``sample_rate``, sum m = T.
-    """
-    sr_model = int(model.sample_rate)
-    n_src = int(model.n_src)
-    down = StreamResampler(sample_rate, sr_model, n_channels)
-    up = StreamResampler(sr_model, sample_rate, n_src * n_channels)
-
-    def model_rate_blocks() -> Iterator[np.ndarray]:
-        for block in blocks:
-            yield down.process(block)
-        yield down.flush()
-
-    n_out = 0
-
-    def emit(flat: np.ndarray) -> np.ndarray:
-        nonlocal n_out
-        # soxr rounding can make the round trip a sample or two long: never exceed the input
-        part = flat[:, : max(0, n_frames - n_out)]
-        n_out += part.shape[1]
-        return part.reshape(n_src, n_channels, -1)
-
-    for sep in chunker.process(model_rate_blocks()):
-        out = emit(up.process(sep.reshape(n_src * n_channels, -1)))
-        if out.shape[-1]:
-            yield out
-    out = emit(up.flush())
-    if out.shape[-1]:
-        yield out
-    if n_out < n_frames:  # ... or a sample or two short
-        yield np.zeros((n_src, n_channels, n_frames - n_out), np.float32)
+        return np.asarray(y[0].float().cpu().numpy(), dtype=np.float32)
 
 
 def separate_array(
@@ -240,16 +86,8 @@ def separate_array(
 
     Shape: (T,) -> (S, T); (C, T) -> (S, C, T).
     """
-    x = np.asarray(waveform, dtype=np.float32)
-    if x.ndim not in (1, 2) or x.shape[-1] == 0:
-        raise ValueError(f"expected non-empty (T,) or (C, T) audio, got shape {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError("waveform contains NaN or Inf samples")
-    x2 = x[None] if x.ndim == 1 else x
     chunker = ChunkedSeparator(model, chunk_seconds, overlap_seconds, rescale)
-    parts = list(_separate_stream(model, [x2], sample_rate, x2.shape[0], x2.shape[1], chunker))
-    out = np.concatenate(parts, axis=-1)
-    return out[:, 0] if x.ndim == 1 else out
+    return separate_array_with(chunker, waveform, sample_rate)
 
 
 def separate_file(
@@ -271,32 +109,7 @@ def separate_file(
     called as output is written. ``rescale`` brings the sources to the mixture's level
     (:func:`rescale_to_mixture`), so they do not clip. Returns {source name: path}.
     """
-    src = Path(in_path)
-    meta = info(src)
-    block_frames = max(1, math.ceil(block_seconds * meta.sample_rate))
-    blocks = iter_blocks(src, block_frames)  # validates the file before anything is created
-    folder = Path(out_dir) / src.stem
-    paths = {name: folder / f"{name}.wav" for name in model.source_names}
-    done = 0
-    if progress is not None:
-        progress(0, meta.n_frames)
-    with ExitStack() as stack:
-        writers = [
-            stack.enter_context(AtomicWriter(p, meta.sample_rate, meta.n_channels, subtype))
-            for p in paths.values()
-        ]
-        stream = _separate_stream(
-            model,
-            blocks,
-            meta.sample_rate,
-            meta.n_channels,
-            meta.n_frames,
-            ChunkedSeparator(model, chunk_seconds, overlap_seconds, rescale),
-        )
-        for out in stream:
-            for writer, source in zip(writers, out, strict=True):
-                writer.write(source)
-            done += out.shape[-1]
-            if progress is not None:
-                progress(done, meta.n_frames)
-    return paths
+    chunker = ChunkedSeparator(model, chunk_seconds, overlap_seconds, rescale)
+    return separate_file_with(
+        chunker, model.source_names, in_path, out_dir, block_seconds, progress, subtype
+    )

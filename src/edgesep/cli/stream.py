@@ -1,0 +1,331 @@
+"""``edgesep stream``: separate audio as it arrives, through a causal model's step graph.
+
+The input is a file (read block by block), raw PCM on stdin (``-``), or the microphone
+(``--mic``, through sounddevice when it is installed and an input device exists). Blocks are
+pushed at real time (``--no-pace``: as fast as possible, with the real-time schedule simulated)
+into the torch-free :class:`~edgesep.runtime.StreamingSession`; the sources are written aligned
+with the input (the stream's delay removed) at the input's rate, and the run reports per-hop
+compute p50/p99, deadline misses and total latency (algorithmic + compute).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from edgesep.audio import AtomicWriter, StreamResampler, info, iter_blocks
+from edgesep.cli.common import console, fail, user_errors
+from edgesep.runtime import Model, StreamingSession
+from edgesep.runtime.realtime import CausalRescaler, RealtimeRunner
+
+DEFAULT_STREAM_MODEL = "convtasnet-tiny-edge-causal-8k"
+RAW_FORMATS: dict[str, np.dtype[Any]] = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
+
+
+def load_stream_model(name: str, hops_per_step: int, work_dir: Path, threads: int) -> Model:
+    """A step graph for ``name``: an ``.onnx`` file, a bundled runtime model, or else anything
+    the torch zoo loads (bundled name, artifact path), exported on the fly (needs torch)."""
+    from edgesep.runtime.model import ModelLoadError, resolve
+
+    try:
+        return Model(resolve(name), threads=threads)
+    except ModelLoadError:
+        if name.endswith(".onnx"):
+            raise
+    from edgesep.export.streaming import check_step_parity, export_step_onnx
+    from edgesep.zoo import load
+
+    torch_model = load(name)
+    if not torch_model.causal:
+        raise ValueError(f"{name}: not a causal model; streaming needs a causal config")
+    path = work_dir / f"{Path(name).name}.step.onnx"
+    export_step_onnx(torch_model, path, hops_per_step=hops_per_step, dynamic=True)
+    check_step_parity(torch_model, path)
+    return Model(path, threads=threads)
+
+
+def reblock(blocks: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """Regroup (C, n) blocks into (C, size) blocks (the last may be shorter)."""
+    pending: np.ndarray | None = None
+    for block in blocks:
+        buf = block if pending is None else np.concatenate([pending, block], axis=1)
+        n_full = buf.shape[1] // size * size
+        for a in range(0, n_full, size):
+            yield buf[:, a : a + size]
+        pending = buf[:, n_full:]
+    if pending is not None and pending.shape[1]:
+        yield pending
+
+
+def stdin_blocks(fmt: str, n_channels: int, block_frames: int) -> Iterator[np.ndarray]:
+    """Raw interleaved PCM from stdin as float32 (C, n) blocks."""
+    dtype = RAW_FORMATS[fmt]
+    frame_bytes = dtype.itemsize * n_channels
+    stream = sys.stdin.buffer
+    rest = b""
+    while True:
+        data = stream.read(block_frames * frame_bytes)
+        if not data:
+            break
+        data = rest + data
+        usable = len(data) // frame_bytes * frame_bytes
+        rest = data[usable:]
+        arr = np.frombuffer(data[:usable], dtype=dtype).reshape(-1, n_channels).T
+        scale = 1.0 / 32768.0 if dtype.kind == "i" else 1.0
+        yield (arr.astype(np.float32) * scale).copy()
+
+
+def check_mic() -> Any:
+    """The sounddevice module, once it is known to have an input device; else a clear error."""
+    try:
+        import sounddevice as sd  # type: ignore[import-not-found,unused-ignore]
+    except (ImportError, OSError):  # OSError: the package without its PortAudio library
+        raise ValueError(
+            "--mic needs the sounddevice package (pip install sounddevice) and an input device"
+        ) from None
+    try:
+        sd.query_devices(kind="input")
+    except Exception as exc:  # PortAudioError when there is no input device
+        raise ValueError(f"--mic: no audio input device ({exc})") from None
+    return sd
+
+
+def mic_blocks(
+    rate: int, n_channels: int, block_frames: int, seconds: float
+) -> Iterator[np.ndarray]:
+    """Microphone input through sounddevice, ``seconds`` long, as (C, n) float32 blocks."""
+    import queue
+
+    sd = check_mic()
+    q: queue.Queue[np.ndarray] = queue.Queue()
+    n_total = int(seconds * rate)
+    with sd.InputStream(
+        samplerate=rate,
+        channels=n_channels,
+        blocksize=block_frames,
+        dtype="float32",
+        callback=lambda data, *_: q.put(np.array(data.T, copy=True)),
+    ):
+        done = 0
+        while done < n_total:
+            block = q.get()[:, : n_total - done]
+            done += block.shape[1]
+            yield block
+
+
+def _report_table(summary: dict[str, Any]) -> Table:
+    t = Table(title="stream report" + (" (paced)" if summary["paced"] else " (unpaced, simulated)"))
+    t.add_column("measure")
+    t.add_column("value", justify="right")
+    rows = [
+        ("audio", f"{summary['audio_seconds']:.2f} s in {summary['n_blocks']} blocks"),
+        ("hop / hops per call", f"{summary['hop_ms']:.2f} ms / {summary['hops_per_step']}"),
+        ("algorithmic latency", f"{summary['algorithmic_latency_ms']:.2f} ms"),
+        (
+            "per-hop compute p50 / p99 (wall)",
+            f"{summary['per_hop_p50_ms']:.3f} / {summary['per_hop_p99_ms']:.3f} ms "
+            f"({100 * summary['per_hop_p99_share_of_hop']:.0f}% of the hop at p99)",
+        ),
+        (
+            "per-hop compute p50 / p99 (CPU)",
+            f"{summary['per_hop_cpu_p50_ms']:.3f} / {summary['per_hop_cpu_p99_ms']:.3f} ms",
+        ),
+        ("total latency p99", f"{summary['total_latency_p99_ms']:.2f} ms (algorithmic + compute)"),
+        (
+            "deadline misses",
+            f"{summary['deadline_misses']} of {summary['n_blocks']} "
+            f"(worst {summary['max_lateness_ms']:.2f} ms late); "
+            f"{summary['deadline_misses_cpu']} with CPU times as costs",
+        ),
+        ("real-time factor", f"{summary['rtf']:.3f} (CPU time {summary['rtf_cpu']:.3f})"),
+    ]
+    for k, v in rows:
+        t.add_row(k, v)
+    return t
+
+
+def stream(
+    source: Annotated[
+        str | None, typer.Argument(help="Audio file, or - for raw PCM on stdin.")
+    ] = None,
+    model: Annotated[
+        str, typer.Option("-m", "--model", help="Bundled name, .onnx step graph, or artifact.")
+    ] = DEFAULT_STREAM_MODEL,
+    out: Annotated[
+        Path, typer.Option("-o", "--out", help="Folder for OUT/<input stem>/<source>.wav.")
+    ] = Path("out/stream"),
+    pace: Annotated[
+        bool, typer.Option("--pace/--no-pace", help="Real time, or as fast as possible.")
+    ] = True,
+    hops_per_step: Annotated[
+        int | None, typer.Option(help="Hops per graph call (default: the graph's).")
+    ] = None,
+    block_ms: Annotated[
+        float | None, typer.Option(help="Input block size in ms (default: one graph call).")
+    ] = None,
+    rate: Annotated[int, typer.Option(help="Sample rate of stdin PCM or the microphone.")] = 8000,
+    fmt: Annotated[str, typer.Option("--format", help="stdin PCM: s16le or f32le.")] = "s16le",
+    channels: Annotated[int, typer.Option(help="Channels of stdin PCM or the microphone.")] = 1,
+    mic: Annotated[bool, typer.Option("--mic", help="Read the microphone (sounddevice).")] = False,
+    seconds: Annotated[float, typer.Option(help="Microphone recording length.")] = 10.0,
+    threads: Annotated[int, typer.Option(help="ONNX Runtime threads.")] = 1,
+    subtype: Annotated[str, typer.Option(help="Output WAV subtype.")] = "FLOAT",
+    rescale: Annotated[
+        bool,
+        typer.Option(help="Bring the sources to the mixture's level (causal least squares)."),
+    ] = True,
+    report: Annotated[Path | None, typer.Option(help="Also write the report as JSON.")] = None,
+) -> None:
+    """Separate INPUT as it arrives with a causal model; report latency and deadline misses."""
+    if (source is None) == (not mic):
+        fail("give one input: an audio file, - for stdin, or --mic")
+    if fmt not in RAW_FORMATS:
+        fail(f"--format must be one of {', '.join(RAW_FORMATS)}, got {fmt!r}")
+    with user_errors(), tempfile.TemporaryDirectory(prefix="edgesep-stream-") as tmp:
+        # the input first: a missing file or microphone fails before a model is loaded
+        if mic:
+            check_mic()
+        elif source != "-":
+            info(str(source))
+        net = load_stream_model(model, hops_per_step or 4, Path(tmp), threads)
+        session = StreamingSession(net, n_channels=channels, hops_per_step=hops_per_step)
+        if source not in (None, "-"):
+            meta = info(source)
+            in_rate, n_chan, total = meta.sample_rate, meta.n_channels, meta.n_frames
+            if n_chan != channels:
+                session = StreamingSession(net, n_channels=n_chan, hops_per_step=hops_per_step)
+        else:
+            in_rate, n_chan, total = rate, channels, None
+        block = session.step_samples
+        if block_ms is not None:
+            block = max(1, round(block_ms * session.sample_rate / 1000))
+        in_block = max(1, round(block * in_rate / session.sample_rate))
+        if source is None:
+            blocks = mic_blocks(rate, channels, in_block, seconds)
+            stem = "mic"
+        elif source == "-":
+            blocks = stdin_blocks(fmt, channels, in_block)
+            stem = "stdin"
+        else:
+            blocks = iter_blocks(source, in_block)
+            stem = Path(source).stem
+        console.print(
+            f"model {net.name}: {session.sample_rate} Hz, hop {session.info.stream_hop} samples, "
+            f"{session.hops_per_step} hops per call, delay {session.delay} samples "
+            f"({1000 * session.delay_seconds:.2f} ms); input {in_rate} Hz x {n_chan}"
+        )
+        summary = _run(
+            session, blocks, in_rate, n_chan, total, block, pace, out / stem, subtype, rescale
+        )
+    console.print(_report_table(summary))
+    console.print(f"wrote {out / stem}/ ({', '.join(f'{n}.wav' for n in session.source_names)})")
+    if report is not None:
+        from edgesep.atomic import write_text
+
+        write_text(report, json.dumps(summary, indent=2) + "\n")
+
+
+def _run(
+    session: StreamingSession,
+    blocks: Iterator[np.ndarray],
+    in_rate: int,
+    n_chan: int,
+    total: int | None,
+    block: int,
+    pace: bool,
+    folder: Path,
+    subtype: str,
+    rescale: bool,
+) -> dict[str, Any]:
+    """Resample in, stream, drop the delay, rescale, resample out, write; returns the report
+    summary."""
+    sr, n_src = session.sample_rate, session.n_src
+    rescaler = CausalRescaler(n_src, n_chan, sr) if rescale else None
+    fifo: list[np.ndarray] = []  # model-rate input not yet matched by aligned output
+    down = StreamResampler(in_rate, sr, n_chan)
+    up = StreamResampler(sr, in_rate, n_src * n_chan)
+    runner = RealtimeRunner(session, pace=pace)
+    n_in = 0
+    to_skip = session.delay
+    n_written = 0
+
+    def model_blocks() -> Iterator[np.ndarray]:
+        nonlocal n_in
+        for b in blocks:
+            n_in += b.shape[1]
+            yield down.process(b)
+        yield down.flush()
+
+    def kept(it: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        for b in it:
+            if rescaler is not None:
+                fifo.append(b)
+            yield b
+
+    def aligned_mix(n: int) -> np.ndarray:
+        """The next ``n`` input samples (C, n) at the model's rate, zeros past the end."""
+        have = np.concatenate(fifo, axis=1) if fifo else np.zeros((n_chan, 0), np.float32)
+        fifo[:] = [have[:, n:]]
+        head = have[:, :n]
+        return np.pad(head, ((0, 0), (0, n - head.shape[1])))
+
+    def write(y: np.ndarray, writers: list[AtomicWriter]) -> None:
+        nonlocal to_skip, n_written
+        cut = min(to_skip, y.shape[-1])
+        to_skip -= cut
+        y = y[..., cut:]
+        if rescaler is not None:
+            y = rescaler.process(y, aligned_mix(y.shape[-1]))
+        flat = up.process(np.ascontiguousarray(y).reshape(n_src * n_chan, -1))
+        limit = n_in if total is None else total
+        flat = flat[:, : max(0, limit - n_written)]
+        n_written += flat.shape[1]
+        for i, w in enumerate(writers):
+            w.write(flat[i * n_chan : (i + 1) * n_chan])
+
+    with ExitStack() as stack:
+        writers = [
+            stack.enter_context(AtomicWriter(folder / f"{n}.wav", in_rate, n_chan, subtype))
+            for n in session.source_names
+        ]
+        bar = stack.enter_context(
+            Progress(
+                TextColumn("[bold]stream"),
+                BarColumn(),
+                TextColumn("{task.completed:.1f}/{task.total} s  {task.description}"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            )
+        )
+        task = bar.add_task("", total=None if total is None else round(total / in_rate, 1))
+        for y in runner.process(kept(reblock(model_blocks(), block))):
+            write(y, writers)
+            bar.update(
+                task,
+                completed=runner.report.audio_seconds,
+                description=f"misses {runner.report.deadline_misses}",
+            )
+        write(runner.flush(), writers)
+        tail = up.flush()[:, : max(0, (n_in if total is None else total) - n_written)]
+        n_written += tail.shape[1]
+        for i, w in enumerate(writers):
+            w.write(tail[i * n_chan : (i + 1) * n_chan])
+            short = (n_in if total is None else total) - n_written
+            if short > 0:  # soxr rounding can leave the round trip a sample short
+                w.write(np.zeros((n_chan, short), np.float32))
+    return runner.report.summary()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("stream")(stream)

@@ -1,0 +1,174 @@
+"""``edgesep stream`` and the real-time runner: aligned outputs, stdin PCM, deadlines, errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from typer.testing import CliRunner
+
+from edgesep.cli.main import app
+from edgesep.export import export_onnx, export_step_onnx
+from edgesep.models.artifact import save_artifact
+from edgesep.models.base import Separator as TorchSeparator
+from edgesep.models.zoo_registry import build
+from edgesep.runtime import StreamingSession
+from edgesep.runtime.realtime import RealtimeRunner
+
+ENV = {"COLUMNS": "200", "NO_COLOR": "1"}
+
+
+def _invoke(*args: str | Path, stdin: bytes | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, [str(a) for a in args], env=ENV, input=stdin)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _causal() -> TorchSeparator:
+    torch.manual_seed(0)
+    model: TorchSeparator = build("convtasnet-test", causal=True, norm="cLN")
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def step_graph(tmp_path_factory: pytest.TempPathFactory) -> tuple[TorchSeparator, Path]:
+    model = _causal()
+    path = tmp_path_factory.mktemp("g") / "step.onnx"
+    return model, export_step_onnx(model, path, hops_per_step=2, dynamic=True)
+
+
+def _mix(n: int, seed: int = 0) -> np.ndarray:
+    return (0.1 * np.random.default_rng(seed).standard_normal(n)).astype(np.float32)
+
+
+def _aligned_stream(path: Path, x: np.ndarray) -> np.ndarray:
+    s = StreamingSession(path)
+    y = np.concatenate([s.push(x), s.flush()], axis=-1)
+    return y[:, s.delay :]
+
+
+def test_file_is_streamed_to_aligned_sources(
+    step_graph: tuple[TorchSeparator, Path], tmp_path: Path
+) -> None:
+    _, path = step_graph
+    x = _mix(3001)
+    wav = tmp_path / "talk.wav"
+    sf.write(wav, x, 8000, subtype="FLOAT")
+    rep = tmp_path / "r.json"
+    code, stdout, stderr = _invoke(
+        "stream", wav, "--model", path, "--no-pace", "--no-rescale", "-o", tmp_path / "o",
+        "--report", rep,
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert "deadline misses" in stdout and "algorithmic latency" in stdout
+    want = _aligned_stream(path, x)
+    for i, name in enumerate(("s1", "s2")):
+        got, sr = sf.read(tmp_path / "o" / "talk" / f"{name}.wav", dtype="float32")
+        assert sr == 8000 and got.shape == (3001,)
+        np.testing.assert_allclose(got, want[i], atol=1e-6)
+    summary = json.loads(rep.read_text())
+    assert summary["paced"] is False and summary["n_blocks"] == -(-3001 // 16)
+    assert summary["audio_seconds"] == pytest.approx(3001 / 8000, abs=1e-4)
+
+
+def test_stdin_pcm_and_resampling(step_graph: tuple[TorchSeparator, Path], tmp_path: Path) -> None:
+    _, path = step_graph
+    pcm = (np.clip(_mix(4000, seed=1), -1, 1) * 32767).astype("<i2")
+    code, _, stderr = _invoke(
+        "stream", "-", "--model", path, "--no-pace", "--rate", "16000", "-o", tmp_path,
+        stdin=pcm.tobytes(),
+    )  # fmt: skip
+    assert code == 0, stderr
+    got, sr = sf.read(tmp_path / "stdin" / "s1.wav", dtype="float32")
+    assert sr == 16000 and got.shape == (4000,) and np.abs(got).max() > 0
+
+
+def test_a_torch_artifact_is_exported_on_the_fly(tmp_path: Path) -> None:
+    art = save_artifact(_causal(), tmp_path / "art")
+    wav = tmp_path / "a.wav"
+    sf.write(wav, _mix(800), 8000)
+    code, stdout, stderr = _invoke("stream", wav, "--model", art, "--no-pace", "-o", tmp_path)
+    assert code == 0, stderr
+    assert "4 hops per call" in stdout
+    assert sf.info(str(tmp_path / "a" / "s2.wav")).frames == 800
+
+
+def test_clear_errors(tmp_path: Path) -> None:
+    wav = tmp_path / "a.wav"
+    sf.write(wav, _mix(800), 8000)
+    torch.manual_seed(0)
+    off = export_onnx(build("convtasnet-test").eval(), tmp_path / "off.onnx", 0.25)
+    code, _, stderr = _invoke("stream", wav, "--model", off, "--no-pace", "-o", tmp_path)
+    assert code == 1 and "cannot stream" in stderr
+    if importlib.util.find_spec("sounddevice") is None:
+        code, _, stderr = _invoke("stream", "--mic", "--model", off)
+        assert code == 1 and "--mic needs the sounddevice package" in stderr
+    code, _, stderr = _invoke("stream", tmp_path / "missing.wav", "-o", tmp_path)
+    assert code == 1 and "missing.wav" in stderr
+    code, _, stderr = _invoke("stream", "-o", tmp_path)
+    assert code == 1 and "one input" in stderr
+
+
+class _FakeClock:
+    """Wall clock that advances only when a push runs, by the next planned cost."""
+
+    def __init__(self, costs_ms: list[float]) -> None:
+        self.t = 0.0
+        self.costs = list(costs_ms)
+        self.in_push = False
+
+    def __call__(self) -> float:
+        if self.in_push:
+            self.t += self.costs.pop(0) / 1000.0
+        self.in_push = not self.in_push
+        return self.t
+
+
+def test_unpaced_schedule_counts_backlog_misses(step_graph: tuple[TorchSeparator, Path]) -> None:
+    """Blocks of 2 ms arrive at 2, 4, 6, 8 ms; pushes cost 1, 1, 3, 1 ms. The third ends at
+    9 ms, 1 ms after the fourth block arrived (a miss); the fourth starts late, at 9 ms, and ends
+    at 10 ms, just in time."""
+    _, path = step_graph
+    s = StreamingSession(path)
+    clock = _FakeClock([1.0, 1.0, 3.0, 1.0])
+    clock.in_push = True  # the runner reads the start time first: no cost then
+    clock.costs.insert(0, 0.0)
+    cpu = iter(np.arange(8) * 1e-3)  # CPU clock: 1 ms per push, never late
+    runner = RealtimeRunner(s, pace=False, clock=clock, cpu_clock=lambda: float(next(cpu)))
+    blocks = [_mix(16, seed=i)[None] for i in range(4)]
+    outs = list(runner.process(blocks))
+    assert [o.shape for o in outs] == [(2, 1, 16)] * 4
+    rep = runner.report
+    assert rep.push_ms == pytest.approx([1.0, 1.0, 3.0, 1.0])
+    assert rep.deadline_misses == 1 and rep.max_lateness_ms == pytest.approx(1.0)
+    assert rep.deadline_misses_cpu == 0 and rep.push_cpu_ms == pytest.approx([1.0] * 4)
+    summary = rep.summary()
+    assert summary["rtf"] == pytest.approx(6.0 / 8.0)
+    assert summary["algorithmic_latency_ms"] == pytest.approx(1000 * s.delay / 8000)
+
+
+def test_causal_rescaler_finds_the_least_squares_gains() -> None:
+    """Estimates at wrong gains (1/3 and -2) plus a little leakage: after a few time constants
+    the causal gains are those of a least-squares fit over the recent past, which for a
+    stationary signal are the whole-signal lstsq gains."""
+    from edgesep.runtime.realtime import CausalRescaler
+
+    rng = np.random.default_rng(0)
+    n = 8000 * 12
+    s = rng.standard_normal((2, 1, n))
+    mix = s.sum(axis=0)
+    est = np.stack([s[0] / 3 + 0.05 * s[1], -2 * s[1] + 0.05 * s[0]]).astype(np.float32)
+    r = CausalRescaler(2, 1, 8000, tau_seconds=2.0)
+    out = np.concatenate(
+        [r.process(est[..., a : a + 64], mix[:, a : a + 64]) for a in range(0, n, 64)], axis=-1
+    )
+    gains = np.linalg.lstsq(est[:, 0].T.astype(np.float64), mix[0], rcond=None)[0]
+    tail = slice(n - 8000, n)
+    np.testing.assert_allclose(out[:, 0, tail], gains[:, None] * est[:, 0, tail], rtol=0, atol=0.05)
+    # est = M @ s with M = [[1/3, .05], [.05, -2]]; mix = s0 + s1 = a @ est => a = [1, 1] M^-1
+    exact = np.linalg.solve(np.array([[1 / 3, 0.05], [0.05, -2.0]]).T, np.ones(2))
+    np.testing.assert_allclose(gains, exact, rtol=1e-3)
