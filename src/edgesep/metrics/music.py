@@ -96,7 +96,7 @@ def track_sdr_v4(est: np.ndarray, ref: np.ndarray, sample_rate: int) -> np.ndarr
     frames = bss_eval_v4(est, ref, sample_rate)["sdr"]
     out = np.full(frames.shape[0], np.nan)
     for k, row in enumerate(frames):
-        if np.isfinite(row).any():
+        if not np.isnan(row).all():  # +inf (a bit-exact estimate) is a score, NaN is not
             out[k] = np.nanmedian(row)
     return out
 
@@ -110,6 +110,6 @@ def csdr(track_scores: np.ndarray) -> np.ndarray:
     out = np.full(scores.shape[1], np.nan)
     for k in range(scores.shape[1]):
         col = scores[:, k]
-        if np.isfinite(col).any():
+        if not np.isnan(col).all():
             out[k] = np.nanmedian(col)
     return out
