@@ -5,21 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pretty_midi
 import pytest
 import soundfile as sf
 
+pretty_midi = pytest.importorskip("pretty_midi", reason="music synthesis needs the music extra")
 pytest.importorskip("tinysoundfont", reason="music synthesis needs tinysoundfont (--no-deps)")
 
-from edgesep.data.cards import content_hash, read_card
-from edgesep.data.datasets.musdb import STEMS, MusdbDataset
-from edgesep.data.synth.music import (
+from edgesep.data.cards import content_hash, read_card  # noqa: E402
+from edgesep.data.datasets.musdb import STEMS, MusdbDataset  # noqa: E402
+from edgesep.data.synth.music import (  # noqa: E402
     BASS_PROGRAMS,
     DRUM_KITS,
     VOCAL_PROGRAMS,
     compose_song,
 )
-from edgesep.data.synth.music_render import (
+from edgesep.data.synth.music_render import (  # noqa: E402
     StemRenderer,
     generate_music_dataset,
     glue_gain,
