@@ -64,6 +64,7 @@ def build_noisy_mixtures(
     kinds: Sequence[str] = ("coloured", "babble", "transient"),
     snr_db: tuple[float, float] = (-6.0, 3.0),
     seed: int = 0,
+    babble_pool_size: int = 300,
     progress: Callable[[int, int], None] | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
@@ -72,6 +73,8 @@ def build_noisy_mixtures(
     ``kinds`` are drawn with equal probability per mixture; ``babble`` needs ``babble_corpus``
     (an utterance corpus; its ``babble_split`` voices should not be those of the clean speech)
     and ``real`` needs ``noise_dir`` (recordings; added to ``kinds`` automatically when given).
+    Babble draws on ``babble_pool_size`` utterances of the corpus (a seeded choice, held in
+    memory), from as many voices as they cover.
     """
     kinds = list(kinds)
     unknown = [k for k in kinds if k not in NOISE_KINDS]
@@ -87,13 +90,16 @@ def build_noisy_mixtures(
     if recordings and "real" not in kinds:
         kinds.append("real")
     pool: list[np.ndarray] = []
+    n_voices = 0
     if "babble" in kinds:
         if babble_corpus is None:
             raise ValueError("noise kind 'babble' needs babble_corpus (an utterance corpus)")
         utts = load_corpus(babble_corpus, babble_split)
         if any(u.sample_rate != sr for u in utts):
             raise ValueError(f"{babble_corpus}/{babble_split}: corpus is not at {sr} Hz")
-        pool = [u.load() for u in utts]
+        picks = np.random.default_rng([seed, 2**31]).permutation(len(utts))[:babble_pool_size]
+        pool = [utts[int(i)].load() for i in sorted(picks)]
+        n_voices = len({utts[int(i)].speaker for i in picks})
     if "real" in kinds and not recordings:
         raise ValueError("noise kind 'real' needs noise_dir with recordings")
     rows: list[list[Any]] = []
@@ -137,6 +143,7 @@ def build_noisy_mixtures(
             "sample_rate": sr,
             "clean_dir": str(clean_dir),
             "babble_corpus": None if babble_corpus is None else f"{babble_corpus}/{babble_split}",
+            "babble_pool": {"utterances": len(pool), "voices": n_voices},
             "noise_dir": None if noise_dir is None else str(noise_dir),
             "params": {
                 "kinds": kinds,
