@@ -101,6 +101,9 @@ def music(
     sample_rate: Annotated[int, typer.Option()] = 16000,
     seed: Annotated[int, typer.Option()] = 0,
     overwrite: Annotated[bool, typer.Option()] = False,
+    soundfont: Annotated[
+        Path | None, typer.Option(help="General MIDI .sf2 [pretty_midi's TimGM6mb.sf2].")
+    ] = None,
 ) -> None:
     """Synthetic multitrack songs: vocals/drums/bass/other stems and their exact-sum mixture."""
     from edgesep.data.synth.music_render import generate_music_dataset
@@ -108,7 +111,14 @@ def music(
     with user_errors(), progress_callback("rendering songs") as cb:
         counts = {"train": n_train, "valid": n_valid, "test": n_test}
         card = generate_music_dataset(
-            out, counts, sample_rate, seed, seconds, progress=cb, overwrite=overwrite
+            out,
+            counts,
+            sample_rate,
+            seed,
+            seconds,
+            progress=cb,
+            overwrite=overwrite,
+            soundfont=soundfont,
         )
     console.print(
         f"{sum(counts.values())} songs ({card['duration_seconds'] / 60:.1f} min) written to "

@@ -54,7 +54,7 @@ def soundfont_path() -> Path:
 class StemRenderer:
     """One TinySoundFont synthesiser with the soundfont loaded once, reused for every part."""
 
-    def __init__(self, sample_rate: int) -> None:
+    def __init__(self, sample_rate: int, soundfont: str | Path | None = None) -> None:
         try:
             import tinysoundfont
         except ImportError as exc:
@@ -63,7 +63,10 @@ class StemRenderer:
             ) from exc
         self.sample_rate = sample_rate
         self.synth = tinysoundfont.Synth(samplerate=sample_rate)
-        self.sfid = self.synth.sfload(str(soundfont_path()))
+        self.soundfont = Path(soundfont) if soundfont is not None else soundfont_path()
+        if not self.soundfont.is_file():
+            raise FileNotFoundError(f"{self.soundfont}: no such soundfont")
+        self.sfid = self.synth.sfload(str(self.soundfont))
 
     def instrument(self, inst: pretty_midi.Instrument, n_samples: int) -> np.ndarray:
         """One instrument's notes as stereo audio.
@@ -209,8 +212,12 @@ def generate_music_dataset(
     song_seconds: float = 30.0,
     progress: Callable[[int, int], None] | None = None,
     overwrite: bool = False,
+    soundfont: str | Path | None = None,
 ) -> dict[str, Any]:
     """Compose, render and write ``counts[split]`` songs per split; returns the data card.
+
+    ``soundfont`` replaces pretty_midi's TimGM6mb.sf2 (another General MIDI soundfont renders the
+    same compositions with other timbres: a check of how a model trained on one fares on another).
 
     Song ``i`` of split ``k`` is song ``k * SEED_STRIDE + i`` of ``seed``: splits never share a
     song, and adding songs to one split leaves the others unchanged.
@@ -221,7 +228,7 @@ def generate_music_dataset(
     if any(n < 0 for n in counts.values()) or song_seconds < 3:
         raise ValueError(f"counts must be >= 0 and song_seconds >= 3, got {counts}, {song_seconds}")
     total = sum(counts.values())
-    renderer = StemRenderer(sample_rate)
+    renderer = StemRenderer(sample_rate, soundfont)
     songs: dict[str, list[dict[str, Any]]] = {}
     render_seconds = 0.0
     done = 0
@@ -244,7 +251,8 @@ def generate_music_dataset(
         card = {
             "kind": "music-multitrack",
             "layout": "musdb18hq",
-            "generator": "edgesep.data.synth.music (pretty_midi + tinysoundfont, TimGM6mb.sf2)",
+            "generator": "edgesep.data.synth.music (pretty_midi + tinysoundfont)",
+            "soundfont": renderer.soundfont.name,
             "seed": seed,
             "sample_rate": sample_rate,
             "channels": 2,
