@@ -118,3 +118,18 @@ def test_babble_needs_a_corpus(tmp_path: Path) -> None:
     _clean_folder(tmp_path / "clean", n=1)
     with pytest.raises(ValueError, match="babble_corpus"):
         build_noisy_mixtures(tmp_path / "clean", tmp_path / "noisy", kinds=["babble"])
+
+
+def test_evaluate_reads_the_noisy_mixtures(tmp_path: Path) -> None:
+    from edgesep.evaluate import evaluate
+    from edgesep.models.zoo_registry import build
+
+    _clean_folder(tmp_path / "clean", n=2)
+    build_noisy_mixtures(tmp_path / "clean", tmp_path / "noisy", kinds=["coloured"], snr_db=(0, 0))
+    model = build("convtasnet-test").eval()
+    runs = {
+        kind: evaluate(model, tmp_path / "noisy", progress=False, references=False, mixture=kind)
+        for kind in ("clean", "both")
+    }
+    # the unprocessed noisy mixture is further from each speaker than the clean one
+    assert runs["both"].mean("mixture", "si_snr") < runs["clean"].mean("mixture", "si_snr") - 1

@@ -173,18 +173,22 @@ def evaluate(
     progress: bool = True,
     model_name: str | None = None,
     references: bool = True,
+    mixture: str = "clean",
 ) -> EvalReport:
     """Score ``model`` (a Separator, zoo name or artifact path) on the mixtures in ``data_dir``.
 
     ``data_dir`` holds ``mix/ s1/ s2/ ...`` (WSJ0-2mix / LibriMix layout). With ``out_dir``,
     writes ``per_file.csv`` and ``summary.json`` there (atomically). ``references=False`` skips
     the oracle masks (a benchmark scores them once per test set, not once per model).
+    ``mixture="both"`` reads WHAM!'s noisy ``mix_both/`` (references stay the clean speakers).
     """
     from edgesep.data.datasets import MixtureDataset
 
     data_path = Path(data_dir)
     sep, model_info = _resolve_model(model, model_name)
-    dataset = MixtureDataset(data_path, max_items=max_items)
+    if mixture not in ("clean", "both", "single"):
+        raise ValueError(f"mixture must be clean, both or single, got {mixture!r}")
+    dataset = MixtureDataset(data_path, max_items=max_items, mixture=mixture)  # type: ignore[arg-type]
     n_items = len(dataset)
     rows: list[dict[str, Any]] = []
     ids: list[str] = []

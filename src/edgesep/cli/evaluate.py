@@ -74,6 +74,9 @@ def evaluate(
     bss: Annotated[
         bool, typer.Option(help="Music: BSS Eval v4 cSDR (seconds per song) besides uSDR.")
     ] = True,
+    mixture: Annotated[
+        str, typer.Option(help="Speech: clean (mix/, mix_clean/) or both (WHAM! mix_both/).")
+    ] = "clean",
 ) -> None:
     """Evaluate MODEL on DATA_DIR: SI-SNR(i) and SDR(i) for mixture, oracle IRM and the model.
 
@@ -97,7 +100,9 @@ def evaluate(
         console.print(f"wrote {music.json_path} and {music.csv_path}")
         return
     with user_errors():
-        report = run_evaluation(model, data_dir, out_dir=out_dir, max_items=max_items)
+        report = run_evaluation(
+            model, data_dir, out_dir=out_dir, max_items=max_items, mixture=mixture
+        )
     console.print(summary_table(report.summary))
     console.print(f"wrote {report.json_path} and {report.csv_path}")
 
