@@ -1,12 +1,15 @@
-"""Score music training runs side by side on the synthetic test songs; bundle the best one.
+"""Bundle the better of several music runs into the zoo, from their `edgesep evaluate` results.
 
-Usage: python scripts/bundle_music_model.py NAME TEST_ROOT RUN_DIR [RUN_DIR ...]
-e.g.   python scripts/bundle_music_model.py music-4stem-16k data/music16k \
-           runs/bsrnn-music-16k runs/liteunet-music-16k
-Each run's best model is evaluated with ``edgesep evaluate`` (per-stem cSDR and uSDR; the first
-run also scores the mixture and the oracle IRM) into out/eval/music/<run>/. The run with the
-highest mean uSDR is written to src/edgesep/zoo/NAME.{safetensors,json}; its card gains the test
-scores of every candidate and the reproduce commands.
+Usage: python scripts/bundle_music_model.py NAME RUN_DIR=EVAL_DIR [RUN_DIR=EVAL_DIR ...]
+e.g.   edgesep evaluate runs/bsrnn-music-16k/best.safetensors data/music16k -o out/eval/music/bsrnn
+       edgesep evaluate runs/liteunet-music-16k/best.safetensors data/music16k \
+           -o out/eval/music/liteunet --no-references
+       python scripts/bundle_music_model.py music-4stem-16k \
+           runs/bsrnn-music-16k=out/eval/music/bsrnn runs/liteunet-music-16k=out/eval/music/liteunet
+Each EVAL_DIR holds the summary.json of its run's best model on the test songs. The run with the
+highest mean uSDR is written to src/edgesep/zoo/NAME.{safetensors,json}; its card gains its
+per-stem test scores, the reference rows (mixture, oracle IRM) of whichever summary has them,
+every candidate's scores, and the reproduce commands.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgesep.evaluate_music import evaluate_music
 from edgesep.models.artifact import load_artifact, read_card, save_artifact
 from edgesep.zoo import ZOO_DIR
 
@@ -24,47 +26,50 @@ REPRODUCE = [
     "bash scripts/make_music_data.sh data/music16k",
     "edgesep train configs/train/bsrnn-music-16k.yaml",
     "edgesep train configs/train/liteunet-music-16k.yaml",
-    "python scripts/bundle_music_model.py music-4stem-16k data/music16k "
-    "runs/bsrnn-music-16k runs/liteunet-music-16k",
+    "edgesep evaluate runs/bsrnn-music-16k/best.safetensors data/music16k "
+    "-o out/eval/music/bsrnn --threads 1",
+    "edgesep evaluate runs/liteunet-music-16k/best.safetensors data/music16k "
+    "-o out/eval/music/liteunet --no-references --threads 1",
+    "python scripts/bundle_music_model.py music-4stem-16k "
+    "runs/bsrnn-music-16k=out/eval/music/bsrnn runs/liteunet-music-16k=out/eval/music/liteunet",
 ]
 
 
-def _round(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in d.items()}
+def _rounded(scores: dict[str, Any]) -> dict[str, Any]:
+    return {
+        kind: {k: round(v, 3) if isinstance(v, float) else v for k, v in per_stem.items()}
+        for kind, per_stem in scores.items()
+    }
 
 
-def main(name: str, test_root: str, run_dirs: list[str]) -> None:
-    results: dict[str, dict[str, Any]] = {}
+def main(name: str, pairs: list[str]) -> None:
+    candidates: dict[str, dict[str, Any]] = {}
+    runs: dict[str, Path] = {}
     references: dict[str, Any] = {}
-    for i, run in enumerate(run_dirs):
-        model = load_artifact(Path(run) / "best")
+    summary: dict[str, Any] = {}
+    for pair in pairs:
+        run, _, eval_dir = pair.partition("=")
+        summary = json.loads((Path(eval_dir) / "summary.json").read_text())
         label = Path(run).name
-        report = evaluate_music(
-            model,
-            test_root,
-            split="test",
-            out_dir=Path("out/eval/music") / label,
-            model_name=label,
-            references=i == 0,
-        )
-        systems = report.summary["systems"]
-        results[label] = {k: _round(v) for k, v in systems["model"].items()}
-        results[label]["n_params"] = model.n_params()
-        results[label]["data_card_sha256"] = report.summary["data"]["card_sha256"]
-        if i == 0:
-            references = {
-                s: {k: _round(v) for k, v in systems[s].items()} for s in ("mixture", "oracle-irm")
-            }
-        print(label, json.dumps(results[label]))
-    best = max(results, key=lambda k: results[k]["usdr"]["mean"])
-    run = next(r for r in run_dirs if Path(r).name == best)
-    model = load_artifact(Path(run) / "best")
-    card = read_card(Path(run) / "best")
-    split_name = f"{Path(test_root).name}-test"
+        runs[label] = Path(run)
+        candidates[label] = {
+            **_rounded(summary["systems"]["model"]),
+            "family": summary["model"]["family"],
+            "n_params": summary["model"]["n_params"],
+            "n_tracks": summary["n_tracks"],
+            "data_card_sha256": summary["data"]["card_sha256"],
+        }
+        for system in ("mixture", "oracle-irm"):
+            if system in summary["systems"]:
+                references[system] = _rounded(summary["systems"][system])
+    best = max(candidates, key=lambda k: candidates[k]["usdr"]["mean"])
+    model = load_artifact(runs[best] / "best")
+    card = read_card(runs[best] / "best")
+    test_name = f"{Path(summary['data']['dir']).name}-{summary['split']}"
     card["metrics"] = {
         **card.get("metrics", {}),
-        split_name: {**results[best], "references": references},
-        "candidates": results,
+        test_name: {**candidates[best], "references": references},
+        "candidates": candidates,
     }
     card.update(name=name, reproduce=REPRODUCE)
     path = save_artifact(model, ZOO_DIR / name, card)
@@ -72,6 +77,6 @@ def main(name: str, test_root: str, run_dirs: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 4:
+    if len(sys.argv) < 3:
         sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2], sys.argv[3:])
+    main(sys.argv[1], sys.argv[2:])

@@ -77,6 +77,9 @@ def evaluate(
     mixture: Annotated[
         str, typer.Option(help="Speech: clean (mix/, mix_clean/) or both (WHAM! mix_both/).")
     ] = "clean",
+    references: Annotated[
+        bool, typer.Option(help="Also score the mixture and oracle-mask reference rows.")
+    ] = True,
 ) -> None:
     """Evaluate MODEL on DATA_DIR: SI-SNR(i) and SDR(i) for mixture, oracle IRM and the model.
 
@@ -94,14 +97,25 @@ def evaluate(
 
         with user_errors():
             music = evaluate_music(
-                model, data_dir, split=split, out_dir=out_dir, max_items=max_items, bss=bss
+                model,
+                data_dir,
+                split=split,
+                out_dir=out_dir,
+                max_items=max_items,
+                bss=bss,
+                references=references,
             )
         console.print(music_table(music.summary))
         console.print(f"wrote {music.json_path} and {music.csv_path}")
         return
     with user_errors():
         report = run_evaluation(
-            model, data_dir, out_dir=out_dir, max_items=max_items, mixture=mixture
+            model,
+            data_dir,
+            out_dir=out_dir,
+            max_items=max_items,
+            mixture=mixture,
+            references=references,
         )
     console.print(summary_table(report.summary))
     console.print(f"wrote {report.json_path} and {report.csv_path}")
