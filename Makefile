@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch is pinned to 2.13.0 in pyproject.toml: the CPU wheel, no CUDA downloads
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	# music synthesis: tinysoundfont without its playback dependency (pyaudio needs PortAudio)
+	$(BIN)/python -m pip install -q --no-deps 'tinysoundfont>=0.3'
 	touch $@
 
 demo: $(STAMP)

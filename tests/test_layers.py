@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "export": 4,
     "bench": 4,
     "evaluate": 4,
+    "evaluate_music": 4,
     "runtime": 4,  # a consumer of exported files, like export and bench; torch-free (below)
     "compress": 5,
     "nas": 6,

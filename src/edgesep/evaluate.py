@@ -57,9 +57,14 @@ class EvalReport:
 
 
 def oracle_mask(
-    mix: np.ndarray, sources: np.ndarray, sample_rate: int, kind: str = "irm"
+    mix: np.ndarray,
+    sources: np.ndarray,
+    sample_rate: int,
+    kind: str = "irm",
+    window_seconds: float = IRM_WINDOW_SECONDS,
 ) -> np.ndarray:
-    """Oracle mask estimates applied to the mixture STFT (32 ms Hann window, 75 % overlap).
+    """Oracle mask estimates applied to the mixture STFT (Hann window, 32 ms by default, 75 %
+    overlap).
 
     ``kind="irm"``: ideal ratio mask, mask_i = |S_i| / sum_j |S_j|. ``kind="ibm"``: ideal binary
     mask, 1 for the loudest source of each time-frequency bin and 0 for the others.
@@ -68,7 +73,7 @@ def oracle_mask(
     """
     if kind not in ("irm", "ibm"):
         raise ValueError(f"unknown oracle mask {kind!r}; known: irm, ibm")
-    n_win = max(4, round(IRM_WINDOW_SECONDS * sample_rate))
+    n_win = max(4, round(window_seconds * sample_rate))
     stft = ShortTimeFFT(hann(n_win, sym=False), hop=n_win // 4, fs=sample_rate)
     n_time = mix.shape[-1]
     spec_mix = stft.stft(mix.astype(np.float64))  # (F, N)
@@ -168,18 +173,22 @@ def evaluate(
     progress: bool = True,
     model_name: str | None = None,
     references: bool = True,
+    mixture: str = "clean",
 ) -> EvalReport:
     """Score ``model`` (a Separator, zoo name or artifact path) on the mixtures in ``data_dir``.
 
     ``data_dir`` holds ``mix/ s1/ s2/ ...`` (WSJ0-2mix / LibriMix layout). With ``out_dir``,
     writes ``per_file.csv`` and ``summary.json`` there (atomically). ``references=False`` skips
     the oracle masks (a benchmark scores them once per test set, not once per model).
+    ``mixture="both"`` reads WHAM!'s noisy ``mix_both/`` (references stay the clean speakers).
     """
     from edgesep.data.datasets import MixtureDataset
 
     data_path = Path(data_dir)
     sep, model_info = _resolve_model(model, model_name)
-    dataset = MixtureDataset(data_path, max_items=max_items)
+    if mixture not in ("clean", "both", "single"):
+        raise ValueError(f"mixture must be clean, both or single, got {mixture!r}")
+    dataset = MixtureDataset(data_path, max_items=max_items, mixture=mixture)  # type: ignore[arg-type]
     n_items = len(dataset)
     rows: list[dict[str, Any]] = []
     ids: list[str] = []

@@ -35,6 +35,9 @@ def _status(entry: dict[str, Any]) -> str:
         value = scope.get("si_snri")
         if isinstance(value, int | float) and not isinstance(value, bool):
             return f"SI-SNRi {value:.1f} dB{suffix}"
+        music = scope.get("usdr")  # music cards: {"usdr": {"vocals": .., "mean": ..}}
+        if isinstance(music, dict) and isinstance(music.get("mean"), int | float):
+            return f"uSDR {music['mean']:.1f} dB{suffix}"
     return "pretrained"
 
 

@@ -1,7 +1,8 @@
 """Band-Split RNN: STFT -> band split -> interleaved time/band RNNs -> per-band complex masks.
 
 Named configs: ``bsrnn-8k`` and ``bsrnn-8k-causal`` (8 kHz speech, 2 speakers), ``bsrnn-16k``
-(16 kHz speech), ``bsrnn-music`` (44.1 kHz; vocals, drums, bass, other) and ``bsrnn-test``. All
+(16 kHz speech), ``bsrnn-music`` (44.1 kHz; vocals, drums, bass, other), ``bsrnn-music-16k``
+(the same stems at 16 kHz) and ``bsrnn-test``. All
 are edge-sized: far smaller than the paper's music models (one per source, D=128, 12 blocks).
 
 Framing (see :mod:`edgesep.nn.stft`): the input is padded by n_fft - hop on the left, and on the
@@ -265,6 +266,24 @@ register_config(
         feature_dim=64,
         hidden=64,
         n_blocks=4,
+        mask_hidden=32,
+        source_names=("vocals", "drums", "bass", "other"),
+    ),
+)
+# 16 kHz stereo music (edgesep's synthetic songs; 44.1 kHz is too slow to train on a small CPU):
+# 64 ms frames, 16 ms hop, the music bands up to 8 kHz (19 bands)
+register_config(
+    "bsrnn-music-16k",
+    "bsrnn",
+    BSRNNConfig(
+        n_src=4,
+        sample_rate=16000,
+        n_fft=1024,
+        hop=256,
+        band_hz=MUSIC_BANDS[:4],
+        feature_dim=48,
+        hidden=48,
+        n_blocks=3,
         mask_hidden=32,
         source_names=("vocals", "drums", "bass", "other"),
     ),

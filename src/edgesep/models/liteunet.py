@@ -18,7 +18,8 @@ at inference and does not fold. Norms over time (instance/group norm) would see 
 
 Named configs: ``liteunet-8k`` (8 kHz speech, 2 sources), ``liteunet-8k-causal`` (the same,
 streamable), ``liteunet-music`` (44.1 kHz, vocals/drums/bass/other, any number of channels
-separated independently), ``liteunet-test`` (tiny, for tests).
+separated independently), ``liteunet-music-16k`` (the same at 16 kHz), ``liteunet-test``
+(tiny, for tests).
 
 References: Ronneberger et al., "U-Net: Convolutional Networks for Biomedical Image
 Segmentation", MICCAI 2015; Jansson et al., "Singing Voice Separation with Deep U-Net
@@ -311,6 +312,21 @@ register_config(
         sample_rate=44100,
         n_fft=2048,
         hop=512,
+        n_filters=16,
+        n_levels=3,
+        freq_stride=4,
+        source_names=("vocals", "drums", "bass", "other"),
+    ),
+)
+# 16 kHz stereo music: 64 ms frames, 16 ms hop (see bsrnn-music-16k)
+register_config(
+    "liteunet-music-16k",
+    "liteunet",
+    LiteUNetConfig(
+        n_src=4,
+        sample_rate=16000,
+        n_fft=1024,
+        hop=256,
         n_filters=16,
         n_levels=3,
         freq_stride=4,

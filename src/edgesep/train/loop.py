@@ -1,5 +1,7 @@
-"""The training loop: uPIT SI-SNR on dynamically mixed speech, with validation, early stopping,
-learning-rate halving on plateaus, periodic checkpoints and exact resume.
+"""The training loop: uPIT SI-SNR on dynamically mixed speech (or, with ``music`` set, a
+fixed-order thresholded SDR per named stem on segments of multitrack songs; see
+:mod:`edgesep.train.music`), with validation, early stopping, learning-rate halving on plateaus,
+periodic checkpoints and exact resume.
 
 Progress is shown with rich and logged as JSON lines (``OUT/log.jsonl``). A SIGTERM or Ctrl-C
 saves a checkpoint before exiting, and checkpoints are also written every
@@ -28,6 +30,7 @@ from edgesep.config import to_dict
 from edgesep.data.cards import read_card
 from edgesep.data.datasets import MixtureDataset
 from edgesep.data.dynamic import DynamicMixConfig, DynamicMixDataset
+from edgesep.data.musicmix import MusicMixConfig, MusicMixDataset
 from edgesep.metrics.pit import best_permutation, pit_si_snr_loss
 from edgesep.metrics.sisnr import si_snr
 from edgesep.models.artifact import save_artifact, software_versions
@@ -35,6 +38,7 @@ from edgesep.models.base import Separator
 from edgesep.models.zoo_registry import build
 from edgesep.sysinfo import cpu_description
 from edgesep.train.checkpoint import load_checkpoint, save_checkpoint
+from edgesep.train.music import load_music_validation, thresholded_sdr_loss, validate_music
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,10 @@ class TrainConfig:
     model: str = "convtasnet-tiny"
     model_overrides: dict[str, Any] = field(default_factory=dict)
     data: DynamicMixConfig = field(default_factory=DynamicMixConfig)
-    valid_dirs: tuple[str, ...] = ()  # mixture folders (mix/ s1/ s2/) for validation
+    # music demixing instead of speech: songs in the MUSDB18-HQ layout, fixed-order stems
+    music: MusicMixConfig | None = None
+    valid_dirs: tuple[str, ...] = ()  # mixture folders (mix/ s1/ s2/; music: MUSDB18 roots)
+    valid_seconds: float = 0.0  # music: validate on the middle N seconds of each song (0: all)
     out_dir: str = "runs/train"
     seed: int = 0
     threads: int = 2
@@ -88,6 +95,13 @@ def pit_task_loss(
     return pit_si_snr_loss(est, ref)
 
 
+def music_task_loss(
+    model: Separator, mix: torch.Tensor, ref: torch.Tensor, est: torch.Tensor
+) -> torch.Tensor:
+    """The fixed-order (no permutation) thresholded SDR loss of named stems."""
+    return thresholded_sdr_loss(est, ref, mix)
+
+
 def train_step(
     model: Separator,
     opt: torch.optim.Optimizer,
@@ -97,12 +111,15 @@ def train_step(
     loss_fn: Callable[
         [Separator, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor
     ] = pit_task_loss,
+    mono: bool = True,
 ) -> torch.Tensor:
     """One optimiser step on a batch; returns the (detached) loss.
 
-    Shape: mix (B, 1, T), ref (B, S, T)
+    Shape: mix (B, 1, T), ref (B, S, T); with ``mono=False`` mix (B, C, T), ref (B, S, C, T)
     """
-    est = model(mix)[:, :, 0]
+    est = model(mix)
+    if mono:
+        est = est[:, :, 0]
     loss = loss_fn(model, mix, ref, est)
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -163,11 +180,11 @@ def run_card(cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
             "seed": cfg.seed,
         },
         "data_cards": {
-            p.root: {
-                f: read_card(p.root).get(f)
+            root: {
+                f: read_card(root).get(f)
                 for f in ("kind", "seed", "counts", "content_hash", "duration_seconds")
             }
-            for p in cfg.data.pools
+            for root in ([cfg.music.root] if cfg.music else [p.root for p in cfg.data.pools])
         },
         "software": software_versions(),
     }
@@ -178,9 +195,10 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
     console = console or Console()
     if not cfg.valid_dirs:
         raise ValueError("valid_dirs is empty: training keeps the model that validates best")
-    if cfg.data.epoch_size < cfg.batch_size:
+    epoch_size = cfg.music.epoch_size if cfg.music else cfg.data.epoch_size
+    if epoch_size < cfg.batch_size:
         raise ValueError(
-            f"data.epoch_size ({cfg.data.epoch_size}) is smaller than batch_size ({cfg.batch_size})"
+            f"data.epoch_size ({epoch_size}) is smaller than batch_size ({cfg.batch_size})"
         )
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -189,7 +207,11 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
     out.mkdir(parents=True, exist_ok=True)
     model: Separator = build(cfg.model, **cfg.model_overrides).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    dataset = DynamicMixDataset(cfg.data, seed=cfg.seed)
+    dataset: DynamicMixDataset | MusicMixDataset = (
+        MusicMixDataset(cfg.music, seed=cfg.seed)
+        if cfg.music
+        else DynamicMixDataset(cfg.data, seed=cfg.seed)
+    )
     state: dict[str, Any] = {
         "step": 0,
         "best": -math.inf,
@@ -218,10 +240,15 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
         )
     (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
     card = run_card(cfg, device)
-    valid_sets = load_validation_sets(cfg.valid_dirs, cfg.valid_max_items)
+    valid_sets = (
+        load_music_validation(cfg.valid_dirs, cfg.valid_max_items, cfg.valid_seconds)
+        if cfg.music
+        else load_validation_sets(cfg.valid_dirs, cfg.valid_max_items)
+    )
+    segment = cfg.music.segment_seconds if cfg.music else cfg.data.segment_seconds
     console.print(
         f"[bold]{cfg.model}[/] {model.n_params():,} params on {device} "
-        f"({cfg.threads} threads), batch {cfg.batch_size} x {cfg.data.segment_seconds} s"
+        f"({cfg.threads} threads), batch {cfg.batch_size} x {segment} s"
     )
 
     stop = {"now": False}
@@ -255,7 +282,18 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
                 sampler = range(offset * cfg.batch_size, steps_per_epoch * cfg.batch_size)
                 loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler)
                 for mix, ref in loader:
-                    loss = train_step(model, opt, mix.to(device), ref.to(device), cfg.grad_clip)
+                    if cfg.music:  # (B, C, T) -> (B, S, C, T), stems in a fixed order
+                        loss = train_step(
+                            model,
+                            opt,
+                            mix.to(device),
+                            ref.to(device),
+                            cfg.grad_clip,
+                            music_task_loss,
+                            mono=False,
+                        )
+                    else:
+                        loss = train_step(model, opt, mix.to(device), ref.to(device), cfg.grad_clip)
                     state["step"] += 1
                     state["train_seconds"] = time.time() - t_start
                     progress.update(
@@ -296,7 +334,7 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
         for s, h in old_handlers.items():
             signal.signal(s, h)
     console.print(
-        f"stopped ({done_reason}) at step {state['step']}; best valid SI-SNRi "
+        f"stopped ({done_reason}) at step {state['step']}; best valid {_metric(cfg)} "
         f"{state['best']:.2f} dB; checkpoint {last}"
     )
     return out / "best"
@@ -313,7 +351,9 @@ def _evaluate_and_keep(
     console: Console,
     log: Any,
 ) -> None:
-    scores = validate(model, valid_sets, next(model.parameters()).device)
+    device = next(model.parameters()).device
+    validator = validate_music if cfg.music else validate
+    scores = validator(model, valid_sets, device)
     entry = {
         "step": state["step"],
         "valid": scores,
@@ -330,7 +370,7 @@ def _evaluate_and_keep(
         best_card = {
             **card,
             "training": {**card["training"], **progress},
-            "metrics": {"valid_si_snri_db": scores},
+            "metrics": {("valid_usdr_db" if cfg.music else "valid_si_snri_db"): scores},
         }
         save_artifact(model, out / "best", best_card)
     else:
@@ -342,7 +382,11 @@ def _evaluate_and_keep(
             for group in opt.param_groups:
                 group["lr"] = state["lr"]
     console.print(
-        f"step {state['step']}: valid SI-SNRi "
+        f"step {state['step']}: valid {_metric(cfg)} "
         + ", ".join(f"{k} {v:.2f}" for k, v in scores.items())
         + f" dB (best {state['best']:.2f}, lr {state['lr']:.2e})"
     )
+
+
+def _metric(cfg: TrainConfig) -> str:
+    return "uSDR" if cfg.music else "SI-SNRi"

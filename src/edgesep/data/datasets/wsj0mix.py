@@ -222,7 +222,8 @@ def _entries_from_csv(layout: MixtureDir) -> list[_Entry]:
 class MixtureDataset(torch.utils.data.Dataset[dict[str, Any]]):
     """Mixtures and their reference sources from a WSJ0-2mix / LibriMix / WHAM!-style folder.
 
-    Items are ``dict(mix=float32 (T,), sources=float32 (S, T), id=str, sample_rate=int)``.
+    Items are ``dict(mix=float32 (T,), sources=float32 (S, T), id=str, sample_rate=int)``, plus
+    ``noise=float32 (T,)`` where the split folder has a WHAM!-style ``noise/`` folder.
     With ``segment_seconds`` every item is a random crop of that length (zero-padded when the
     mixture is shorter), drawn from a generator seeded by ``(seed, epoch, index)``: the same
     item gives the same crop until :meth:`set_epoch` changes the epoch. ``sample_rate`` both
@@ -313,13 +314,20 @@ class MixtureDataset(torch.utils.data.Dataset[dict[str, Any]]):
             stop = start + length
         mix = self._read(entry.mix, None, start, stop)
         sources = np.stack([self._read(p, n_frames, start, stop) for p in entry.sources])
+        # WHAM!: the noise of the mixture, when the split folder has noise/ beside s1/ s2/
+        noise_path = self.layout.root / "noise" / entry.mix.name
+        noise = self._read(noise_path, n_frames, start, stop) if noise_path.is_file() else None
         if self.segment_seconds is not None and mix.shape[0] < stop - start:
             pad = stop - start - mix.shape[0]
             mix = np.pad(mix, (0, pad))
             sources = np.pad(sources, ((0, 0), (0, pad)))
-        return {
+            noise = None if noise is None else np.pad(noise, (0, pad))
+        item = {
             "mix": mix,
             "sources": sources,
             "id": entry.mixture_id,
             "sample_rate": self.sample_rate,
         }
+        if noise is not None:
+            item["noise"] = noise
+        return item
