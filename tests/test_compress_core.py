@@ -214,3 +214,9 @@ def test_fit_trains_in_place_and_restores_the_best_weights(
     frozen_model = clone(model)
     fit(frozen_model, steps=2, loss=lambda m, mix, s, e: 0.0 * e.sum(), seed=0)
     assert torch.equal(frozen_model.bottleneck.weight, model.bottleneck.weight)
+
+
+def test_distill_loss_leaves_the_callers_teacher_trainable() -> None:
+    teacher = build("convtasnet-test").train()
+    DistillLoss(teacher, alpha=0.5)
+    assert teacher.training and all(p.requires_grad for p in teacher.parameters())
