@@ -101,3 +101,18 @@ def test_bias_is_int32_at_input_times_weight_scale(exported: tuple[Separator, Pa
         assert bias.op_type == "DequantizeLinear" and inits[bias.input[0]].dtype == np.int32
         s_x, s_w = inits[x.input[1]], inits[w.input[1]]
         np.testing.assert_allclose(inits[bias.input[1]], s_x * s_w, rtol=1e-6)
+
+
+def test_cli_exports_a_quantized_artifact_as_qdq(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from edgesep.cli.main import app
+    from edgesep.models.artifact import save_artifact
+
+    art = save_artifact(_quantized(weight_bits=7), tmp_path / "q")
+    out = tmp_path / "q.onnx"
+    result = CliRunner().invoke(app, ["export", str(art), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "int8 QDQ graph" in result.output and "SNR" in result.output
+    ops = collections.Counter(n.op_type for n in onnx.load(str(out)).graph.node)
+    assert ops["QuantizeLinear"] > 0 and ops["DequantizeLinear"] > 0

@@ -37,7 +37,8 @@ def export(
     ] = False,
     check: Annotated[bool, typer.Option(help="Check ONNX Runtime against eager.")] = True,
 ) -> None:
-    """Export MODEL to ONNX (fp32), checked against eager PyTorch before it is kept."""
+    """Export MODEL to ONNX (fp32; int8 QDQ for a quantized artifact), checked before it is kept."""
+    from edgesep.compress.quant.ptq import QUANT_PASSES
     from edgesep.export import (
         check_parity,
         check_step_parity,
@@ -45,6 +46,8 @@ def export(
         export_step_onnx,
     )
     from edgesep.export.onnx import ParityError
+    from edgesep.export.qdq import check_qdq_parity, export_qdq
+    from edgesep.models.artifact import model_records
     from edgesep.zoo import load
 
     if out.suffix != ".onnx":
@@ -57,12 +60,20 @@ def export(
         fail(f"{model}: a config without trained weights; pass --untrained to export it anyway")
     with user_errors():
         sep = load(model, allow_untrained=untrained)
+        quantized = any(r.get("pass") in QUANT_PASSES for r in model_records(sep))
+        if quantized and stream:
+            fail(f"{model}: quantized step graphs are not exported yet; export it offline")
+        worst = snr_db = None
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = out.with_name(f".{out.name}.unchecked")
         try:
             if stream:
                 export_step_onnx(sep, staging, hops_per_step=hops_per_step, dynamic=dynamic_hops)
                 worst = check_step_parity(sep, staging) if check else None
+            elif quantized:
+                # fake-quant models become QDQ graphs that ORT runs on integer kernels
+                export_qdq(sep, staging)
+                snr_db = check_qdq_parity(sep, staging) if check else None
             else:
                 export_onnx(sep, staging)
                 rate = sep.sample_rate
@@ -72,8 +83,10 @@ def export(
             fail(f"parity check failed, nothing written: {exc}")
         finally:
             staging.unlink(missing_ok=True)
-    kind = "streaming step graph" if stream else "graph"
+    kind = "streaming step graph" if stream else "int8 QDQ graph" if quantized else "graph"
     parity = "unchecked" if worst is None else f"ONNX Runtime vs eager max |diff| {worst:.2e}"
+    if snr_db is not None:
+        parity = f"ONNX Runtime int8 vs eager fake-quant SNR {snr_db:.1f} dB"
     size = out.stat().st_size / 1e6
     console.print(f"wrote {out} ({kind}, {size:.2f} MB); {parity}")
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from edgesep.atomic import atomic_path
-from edgesep.export.onnx import INPUT_NAME, export_onnx
+from edgesep.export.onnx import INPUT_NAME, INPUT_RMS, OUTPUT_NAME, ParityError, export_onnx
 from edgesep.models.base import Separator
 
 INT8_PREFIXES = ("QLinear", "QGemm", "QAttention", "DynamicQuantize")
@@ -211,6 +211,40 @@ def export_qdq(
         onnx.checker.check_model(proto)
         onnx.save(proto, str(staged))
     return out
+
+
+def check_qdq_parity(
+    model: Separator,
+    path: str | os.PathLike[str],
+    seconds: float = 2.0,
+    min_db: float = 20.0,
+    seed: int = 0,
+) -> float:
+    """SNR (dB) of the QDQ graph's output in ONNX Runtime against the eager fake-quant model.
+
+    Integer kernels round differently from fake-quant (and saturate 8-bit weights on CPUs
+    without VNNI), so parity is a signal-to-noise floor, not an element-wise tolerance. Raises
+    :class:`~edgesep.export.onnx.ParityError` below ``min_db``.
+    """
+    import onnxruntime as ort
+    import torch
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    gen = torch.Generator().manual_seed(seed)
+    mix = INPUT_RMS * torch.randn(1, 1, int(seconds * model.sample_rate), generator=gen)
+    with torch.no_grad():
+        want = model.eval()(mix).numpy().astype(np.float64)
+    got = session.run([OUTPUT_NAME], {INPUT_NAME: mix.numpy()})[0].astype(np.float64)
+    if got.shape != want.shape:
+        raise ParityError(f"{path}: ONNX output shape {got.shape} != eager {want.shape}")
+    noise = float(np.sum((got - want) ** 2))
+    snr = 10 * np.log10(float(np.sum(want**2)) / max(noise, 1e-30))
+    if snr < min_db:
+        raise ParityError(
+            f"{path}: int8 graph vs fake-quant eager SNR {snr:.1f} dB < {min_db} dB "
+            "(8-bit weights saturate ORT's u8s8 kernels on CPUs without VNNI: try weight_bits=7)"
+        )
+    return float(snr)
 
 
 def _session(path: Path, optimized: Path | None = None, level: str = "extended") -> Any:
