@@ -94,8 +94,9 @@ def render(rows: dict[str, dict[str, Any]], budget: dict[str, Any]) -> str:
         "- **SI-SNRi** (dB, mean): after the same fixed training budget "
         f"({_budget_text(budget)}), on the synthetic test set (unseen eSpeak voices) and on "
         "unseen real speakers; the budget is short, so this ranks how fast each family learns, "
-        "not what it reaches. A dash: not in the budget run (16 kHz and music configs need "
-        "their own data; other variants are still to run: "
+        "not what it reaches. bsrnn-16k: the same budget on 16 kHz synthetic speech "
+        "(`configs/train/zoo-budget-16k.yaml`; there is no 16 kHz real-speech pool). A dash: not "
+        "in the budget run (music configs: docs/MUSIC.md; other variants are still to run: "
         "`python benchmarks/zoo_budget.py NAME`).",
         "",
         "| config | family | params | MACs/s | ORT ms/s | causal | lookahead | "
