@@ -20,20 +20,59 @@ from edgesep.atomic import atomic_path
 from edgesep.export.onnx import INPUT_NAME
 
 
-class _Reader:
-    """The ``CalibrationDataReader`` protocol over an iterable of (C, T) mixtures."""
+def _mixture_feeds(inputs: Iterable[np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
+    """The offline graph's feeds: each (T,) or (C, T) mixture as a batch of one."""
+    for x in inputs:
+        arr = np.asarray(x, dtype=np.float32)
+        yield {INPUT_NAME: arr.reshape(1, *arr.shape[-2:]) if arr.ndim > 1 else arr[None, None]}
 
-    def __init__(self, inputs: Iterable[np.ndarray]) -> None:
-        self._it: Iterator[np.ndarray] = iter(inputs)
+
+class _Reader:
+    """ONNX Runtime's ``CalibrationDataReader`` protocol over an iterator of feeds."""
+
+    def __init__(self, feeds: Iterable[dict[str, np.ndarray]]) -> None:
+        self._it: Iterator[dict[str, np.ndarray]] = iter(feeds)
         self.n_seen = 0
 
     def get_next(self) -> dict[str, np.ndarray] | None:
-        x = next(self._it, None)
-        if x is None:
-            return None
-        arr = np.asarray(x, dtype=np.float32)
-        self.n_seen += 1
-        return {INPUT_NAME: arr.reshape(1, *arr.shape[-2:]) if arr.ndim > 1 else arr[None, None]}
+        feed = next(self._it, None)
+        if feed is not None:
+            self.n_seen += 1
+        return feed
+
+
+def static_qdq(
+    fp32_path: str | os.PathLike[str],
+    staged: Path,
+    feeds: Iterable[dict[str, np.ndarray]],
+    per_channel: bool = True,
+    op_types: tuple[str, ...] | None = None,
+    symbolic_shapes: bool = True,
+) -> int:
+    """Pre-process and quantize ``fp32_path`` into ``staged`` (QDQ: int8 per-channel weights,
+    uint8 min-max activations) from calibration ``feeds``; returns how many feeds were seen.
+
+    ``symbolic_shapes=False`` skips ORT's symbolic shape inference, which gives up on graphs
+    with a symbolic length (ONNX shape inference and the fusions still run).
+    """
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    reader = _Reader(feeds)
+    with tempfile.TemporaryDirectory(prefix="edgesep-int8-") as tmp:
+        prep = Path(tmp) / "prep.onnx"
+        quant_pre_process(str(fp32_path), str(prep), skip_symbolic_shape=not symbolic_shapes)
+        quantize_static(
+            str(prep),
+            str(staged),
+            reader,
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=per_channel,
+            op_types_to_quantize=list(op_types) if op_types else None,
+        )
+    return reader.n_seen
 
 
 def quantize_int8(
@@ -46,23 +85,9 @@ def quantize_int8(
 
     ``calibration`` yields mixtures (T,) or (C, T) at the model's sample rate; at least one.
     """
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
     out = Path(out_path)
-    reader = _Reader(calibration)
-    with tempfile.TemporaryDirectory(prefix="edgesep-int8-") as tmp, atomic_path(out) as staged:
-        prep = Path(tmp) / "prep.onnx"
-        quant_pre_process(str(fp32_path), str(prep))
-        quantize_static(
-            str(prep),
-            str(staged),
-            reader,
-            quant_format=QuantFormat.QDQ,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            per_channel=per_channel,
-        )
-        if reader.n_seen == 0:
+    with atomic_path(out) as staged:
+        n_seen = static_qdq(fp32_path, staged, _mixture_feeds(calibration), per_channel)
+        if n_seen == 0:
             raise ValueError(f"{fp32_path}: no calibration inputs given for int8 quantization")
     return out

@@ -12,13 +12,13 @@ streams an int8 graph exactly as it streams the fp32 one.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
 from edgesep.atomic import atomic_path
+from edgesep.export.int8 import static_qdq
 from edgesep.runtime.model import CHUNK_NAME, STREAM_STEP, Model
 
 
@@ -41,20 +41,6 @@ def step_feeds(
             _, state = model.step(chunk, state)
 
 
-class _Reader:
-    """ONNX Runtime's ``CalibrationDataReader`` protocol over an iterator of feeds."""
-
-    def __init__(self, feeds: Iterator[dict[str, np.ndarray]]) -> None:
-        self._it = feeds
-        self.n_seen = 0
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        feed = next(self._it, None)
-        if feed is not None:
-            self.n_seen += 1
-        return feed
-
-
 def quantize_step_int8(
     fp32_path: str | os.PathLike[str],
     out_path: str | os.PathLike[str],
@@ -74,28 +60,16 @@ def quantize_step_int8(
     so the int8 stream equals the int8 graph run offline (quantizing Concat and Slice too
     requantizes the states at each call: 35 dB stream vs offline instead of exact)."""
     import onnx
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     model = Model(fp32_path)
-    reader = _Reader(step_feeds(model, calibration, hops_per_step))
+    feeds = step_feeds(model, calibration, hops_per_step)
     out = Path(out_path)
-    with tempfile.TemporaryDirectory(prefix="edgesep-int8-") as tmp, atomic_path(out) as staged:
-        prep = Path(tmp) / "prep.onnx"
-        # symbolic shape inference gives up on the symbolic chunk length; ONNX shape inference
-        # and the fusions still run
-        quant_pre_process(str(fp32_path), str(prep), skip_symbolic_shape=True)
-        quantize_static(
-            str(prep),
-            str(staged),
-            reader,
-            quant_format=QuantFormat.QDQ,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            per_channel=per_channel,
-            op_types_to_quantize=list(op_types),
+    with atomic_path(out) as staged:
+        # symbolic shape inference gives up on the symbolic chunk length
+        n_seen = static_qdq(
+            fp32_path, staged, feeds, per_channel, op_types=op_types, symbolic_shapes=False
         )
-        if reader.n_seen == 0:
+        if n_seen == 0:
             raise ValueError(f"{fp32_path}: no calibration step (signals shorter than a step?)")
         proto = onnx.load(str(staged))
         have = {p.key for p in proto.metadata_props}
