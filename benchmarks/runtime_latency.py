@@ -10,6 +10,7 @@ spell of the machine does not fall on one k alone.
 
 Usage: python benchmarks/runtime_latency.py [--model convtasnet-tiny-edge-causal-8k]
        [--hops 1 2 3 4 8] [--seconds 60] [--rounds 2] [--int8 INT8.onnx] [--json out.json]
+       [--compare OTHER.onnx ...]
 """
 
 from __future__ import annotations
@@ -50,6 +51,13 @@ def run(model: Model, x: np.ndarray, k: int) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="convtasnet-tiny-edge-causal-8k")
+    ap.add_argument(
+        "--compare",
+        nargs="*",
+        default=[],
+        type=Path,
+        help="other step graphs timed in the same rounds at every k (labelled by file stem)",
+    )
     ap.add_argument("--int8", default=None, help="also time this int8 step graph at --int8-hops")
     ap.add_argument("--int8-hops", type=int, default=4)
     ap.add_argument("--hops", type=int, nargs="+", default=[1, 2, 3, 4, 8])
@@ -60,7 +68,10 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     x = load_audio(args.mix_dir, args.seconds)
-    variants = [("fp32", Model(args.model, threads=args.threads), k) for k in args.hops]
+    variants = []
+    for k in args.hops:
+        variants.append(("fp32", Model(args.model, threads=args.threads), k))
+        variants += [(p.stem, Model(p, threads=args.threads), k) for p in args.compare]
     if args.int8:
         variants.append(("int8", Model(args.int8, threads=args.threads), args.int8_hops))
     results: dict[str, list[dict[str, Any]]] = {}

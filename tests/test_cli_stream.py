@@ -113,6 +113,44 @@ def test_clear_errors(tmp_path: Path) -> None:
     assert code == 1 and "one input" in stderr
 
 
+def test_warm_up_runs_the_graph_and_leaves_the_stream_alone(
+    step_graph: tuple[TorchSeparator, Path],
+) -> None:
+    _, path = step_graph
+    x = _mix(2000, seed=3)
+    want = _aligned_stream(path, x)
+    s = StreamingSession(path)
+    calls = []
+    step = s.model.step
+    s.model.step = lambda *a: calls.append(1) or step(*a)  # type: ignore[method-assign]
+    s.warm_up(7)
+    assert len(calls) == 7 and s.hops_run == 0 and s.n_pushed == 0
+    got = np.concatenate([s.push(x), s.flush()], axis=-1)[:, s.delay :]
+    np.testing.assert_array_equal(got, want)
+
+
+def test_a_failing_write_stops_the_stream_and_leaves_no_file(
+    step_graph: tuple[TorchSeparator, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgesep import audio
+
+    _, path = step_graph
+    wav = tmp_path / "a.wav"
+    sf.write(wav, _mix(8000), 8000)
+    calls = []
+
+    def full_disk(self: object, block: np.ndarray) -> None:
+        calls.append(block.shape)
+        raise OSError(28, "No space left on device")
+
+    # the writes happen on the writer thread: its error must reach the command
+    monkeypatch.setattr(audio.AtomicWriter, "write", full_disk)
+    code, _, stderr = _invoke("stream", wav, "--model", path, "--no-pace", "-o", tmp_path / "o")
+    assert code == 1 and "No space left on device" in stderr
+    assert len(calls) == 1, "the stream stopped at the first failed write"
+    assert not list((tmp_path / "o").rglob("*.wav")), "no partial output kept"
+
+
 class _FakeClock:
     """Wall clock that advances only when a push runs, by the next planned cost."""
 

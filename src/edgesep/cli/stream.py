@@ -11,8 +11,10 @@ compute p50/p99, deadline misses and total latency (algorithmic + compute).
 from __future__ import annotations
 
 import json
+import queue
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -235,6 +237,95 @@ def stream(
         write_text(report, json.dumps(summary, indent=2) + "\n")
 
 
+class OutputWriter:
+    """The stream's output side, on its own thread: drop the delay, rescale, resample, write.
+
+    The real-time loop only queues each push's input block and output; this thread does the
+    rest, so a slow disk or a resampler's burst never delays a push (on the device's audio
+    thread, file I/O would be the classic cause of dropouts). Items are handled in order, so
+    the causal rescaler sees input and output exactly as aligned as in one thread; an error
+    here stops the stream at its next block and is raised by :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        session: StreamingSession,
+        writers: list[AtomicWriter],
+        in_rate: int,
+        n_chan: int,
+        rescale: bool,
+    ) -> None:
+        sr, self.n_src, self.n_chan = session.sample_rate, session.n_src, n_chan
+        self.writers = writers
+        self.rescaler = CausalRescaler(self.n_src, n_chan, sr) if rescale else None
+        self.up = StreamResampler(sr, in_rate, self.n_src * n_chan)
+        self.fifo: list[np.ndarray] = []  # model-rate input not yet matched by aligned output
+        self.to_skip = session.delay
+        self.n_written = 0
+        self.limit: int | None = None  # output frames to write in all (the input's length)
+        self.error: BaseException | None = None
+        self._queue: queue.SimpleQueue[tuple[str, np.ndarray] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="edgesep-stream-writer")
+        self._thread.start()
+
+    def put_input(self, block: np.ndarray) -> None:
+        self._queue.put(("in", block))
+
+    def put_output(self, y: np.ndarray) -> None:
+        self._queue.put(("out", y))
+
+    def close(self, n_in: int) -> None:
+        """Write what is queued, then the resampler's tail, padded or cut to ``n_in`` frames."""
+        self.limit = n_in
+        self._queue.put(None)
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        tail = self.up.flush()[:, : max(0, n_in - self.n_written)]
+        short = n_in - self.n_written - tail.shape[1]
+        if short > 0:  # soxr rounding can leave the round trip a sample short
+            tail = np.pad(tail, ((0, 0), (0, short)))
+        self._write(tail)
+
+    def _loop(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self.error is not None:
+                continue  # drain: the stream stops at its next block
+            kind, data = item
+            try:
+                if kind == "in":
+                    self.fifo.append(data)
+                else:
+                    self._output(data)
+            except BaseException as exc:  # re-raised on the main thread by close()
+                self.error = exc
+
+    def _aligned_mix(self, n: int) -> np.ndarray:
+        """The next ``n`` input samples (C, n) at the model's rate, zeros past the end."""
+        fifo = self.fifo
+        have = np.concatenate(fifo, axis=1) if fifo else np.zeros((self.n_chan, 0), np.float32)
+        fifo[:] = [have[:, n:]]
+        head = have[:, :n]
+        return np.pad(head, ((0, 0), (0, n - head.shape[1])))
+
+    def _output(self, y: np.ndarray) -> None:
+        cut = min(self.to_skip, y.shape[-1])
+        self.to_skip -= cut
+        y = y[..., cut:]
+        if self.rescaler is not None:
+            y = self.rescaler.process(y, self._aligned_mix(y.shape[-1]))
+        flat = self.up.process(np.ascontiguousarray(y).reshape(self.n_src * self.n_chan, -1))
+        if self.limit is not None:
+            flat = flat[:, : max(0, self.limit - self.n_written)]
+        self._write(flat)
+
+    def _write(self, flat: np.ndarray) -> None:
+        self.n_written += flat.shape[1]
+        c = self.n_chan
+        for i, w in enumerate(self.writers):
+            w.write(flat[i * c : (i + 1) * c])
+
+
 def _run(
     session: StreamingSession,
     blocks: Iterator[np.ndarray],
@@ -248,16 +339,10 @@ def _run(
     rescale: bool,
 ) -> dict[str, Any]:
     """Resample in, stream, drop the delay, rescale, resample out, write; returns the report
-    summary."""
-    sr, n_src = session.sample_rate, session.n_src
-    rescaler = CausalRescaler(n_src, n_chan, sr) if rescale else None
-    fifo: list[np.ndarray] = []  # model-rate input not yet matched by aligned output
-    down = StreamResampler(in_rate, sr, n_chan)
-    up = StreamResampler(sr, in_rate, n_src * n_chan)
+    summary. The loop pushes; an :class:`OutputWriter` thread does the rest."""
+    down = StreamResampler(in_rate, session.sample_rate, n_chan)
     runner = RealtimeRunner(session, pace=pace)
     n_in = 0
-    to_skip = session.delay
-    n_written = 0
 
     def model_blocks() -> Iterator[np.ndarray]:
         nonlocal n_in
@@ -266,38 +351,12 @@ def _run(
             yield down.process(b)
         yield down.flush()
 
-    def kept(it: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-        for b in it:
-            if rescaler is not None:
-                fifo.append(b)
-            yield b
-
-    def aligned_mix(n: int) -> np.ndarray:
-        """The next ``n`` input samples (C, n) at the model's rate, zeros past the end."""
-        have = np.concatenate(fifo, axis=1) if fifo else np.zeros((n_chan, 0), np.float32)
-        fifo[:] = [have[:, n:]]
-        head = have[:, :n]
-        return np.pad(head, ((0, 0), (0, n - head.shape[1])))
-
-    def write(y: np.ndarray, writers: list[AtomicWriter]) -> None:
-        nonlocal to_skip, n_written
-        cut = min(to_skip, y.shape[-1])
-        to_skip -= cut
-        y = y[..., cut:]
-        if rescaler is not None:
-            y = rescaler.process(y, aligned_mix(y.shape[-1]))
-        flat = up.process(np.ascontiguousarray(y).reshape(n_src * n_chan, -1))
-        limit = n_in if total is None else total
-        flat = flat[:, : max(0, limit - n_written)]
-        n_written += flat.shape[1]
-        for i, w in enumerate(writers):
-            w.write(flat[i * n_chan : (i + 1) * n_chan])
-
     with ExitStack() as stack:
         writers = [
             stack.enter_context(AtomicWriter(folder / f"{n}.wav", in_rate, n_chan, subtype))
             for n in session.source_names
         ]
+        out = OutputWriter(session, writers, in_rate, n_chan, rescale)
         bar = stack.enter_context(
             Progress(
                 TextColumn("[bold]stream"),
@@ -306,24 +365,32 @@ def _run(
                 TimeElapsedColumn(),
                 console=console,
                 transient=True,
+                refresh_per_second=2,  # the bar's thread takes the GIL to draw
             )
         )
         task = bar.add_task("", total=None if total is None else round(total / in_rate, 1))
-        for y in runner.process(kept(reblock(model_blocks(), block))):
-            write(y, writers)
-            bar.update(
-                task,
-                completed=runner.report.audio_seconds,
-                description=f"misses {runner.report.deadline_misses}",
-            )
-        write(runner.flush(), writers)
-        tail = up.flush()[:, : max(0, (n_in if total is None else total) - n_written)]
-        n_written += tail.shape[1]
-        for i, w in enumerate(writers):
-            w.write(tail[i * n_chan : (i + 1) * n_chan])
-            short = (n_in if total is None else total) - n_written
-            if short > 0:  # soxr rounding can leave the round trip a sample short
-                w.write(np.zeros((n_chan, short), np.float32))
+
+        def kept(it: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+            for b in it:
+                if out.rescaler is not None:
+                    out.put_input(b)
+                yield b
+
+        shown = 0.0
+        try:
+            for y in runner.process(kept(reblock(model_blocks(), block))):
+                out.put_output(y)
+                if out.error is not None:
+                    break
+                if runner.report.audio_seconds - shown >= 0.25:
+                    shown = runner.report.audio_seconds
+                    bar.update(
+                        task, completed=shown, description=f"misses {runner.report.deadline_misses}"
+                    )
+            else:
+                out.put_output(runner.flush())
+        finally:
+            out.close(n_in if total is None else total)
     return runner.report.summary()
 
 

@@ -15,6 +15,7 @@ offline causal model (``stream_core_delay`` samples late).
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import warnings
@@ -27,6 +28,7 @@ from torch import nn
 from edgesep.atomic import atomic_path
 from edgesep.export.onnx import INPUT_RMS, ParityError, model_metadata
 from edgesep.models.base import Separator
+from edgesep.nn.conv_lift import lift_conv1d
 
 CHUNK_NAME = "chunk"
 OUTPUT_NAME = "sources"
@@ -60,6 +62,30 @@ def step_metadata(
     }
 
 
+def lifted_core(
+    model: Separator, chunk: torch.Tensor, state: list[torch.Tensor], tol: float = 1e-4
+) -> Separator:
+    """``model`` (eval, export form) with its 1-D convs lifted to 2-D (:mod:`edgesep.nn.conv_lift`)
+    when its step core then computes the same call on ``chunk`` and ``state``; else ``model``
+    itself. A family whose step core keeps (B, C, T) tensors gains nothing but loses nothing; one
+    whose norms need (B, C, T) (cLN) raises or differs, and keeps its 1-D graph."""
+    lifted = copy.deepcopy(model)
+    if not lift_conv1d(lifted):
+        return model
+    with torch.no_grad():
+        want, want_state = model.step_core(chunk, state)
+        try:
+            got, got_state = lifted.step_core(chunk, state)
+        except (RuntimeError, ValueError, IndexError):
+            return model
+    pairs = [(got, want), *zip(got_state, want_state, strict=True)]
+    same = all(
+        g.shape == w.shape and bool(torch.allclose(g, w, rtol=tol, atol=tol * 1e-1))
+        for g, w in pairs
+    )
+    return lifted if same else model
+
+
 def export_step_onnx(
     model: Separator,
     path: str | os.PathLike[str],
@@ -67,11 +93,15 @@ def export_step_onnx(
     n_streams: int = 1,
     opset: int = 17,
     dynamic: bool = False,
+    lift_2d: bool = True,
 ) -> Path:
     """Write the step graph of causal ``model`` to ``path`` (atomically); returns the path.
 
     ``dynamic``: the chunk length is symbolic (any multiple of the hop per call);
     ``hops_per_step`` is then the traced length and the suggested one, kept in the metadata.
+    ``lift_2d``: run the convs as 2-D ones where the family's step core allows it (see
+    :func:`lifted_core`; ONNX Runtime's CPU provider runs those about 2x faster at a few frames
+    per call); the graph's inputs, outputs and function are the same either way.
     """
     import onnx
 
@@ -90,13 +120,16 @@ def export_step_onnx(
     was_training = model.training
     model.eval()
     try:
+        core = model.for_export().eval()
+        if lift_2d:
+            core = lifted_core(core, chunk, state)
         with atomic_path(out) as tmp, torch.no_grad(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=DeprecationWarning)
             warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
             # RNN states are explicit inputs here, which is what that warning asks for
             warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size")
             torch.onnx.export(
-                _StepGraph(model.for_export().eval()),
+                _StepGraph(core),
                 (chunk, *state),
                 str(tmp),
                 input_names=[CHUNK_NAME, *names],

@@ -249,6 +249,14 @@ for _name, _base in [("convtasnet-paper-mitas", PAPER), ("convtasnet-tiny-mitas"
 EDGE = dataclasses.replace(TINY, norm="BN", norm_order="norm_act", act="relu", decoder="ola")
 register_config("convtasnet-tiny-edge", "convtasnet", EDGE)
 register_config("convtasnet-tiny-edge-causal", "convtasnet", dataclasses.replace(EDGE, causal=True))
+# for the torch-free streaming runtime: 12 blocks (2 repeats of dilations 1..32, 0.5 s receptive
+# field) instead of 24. A step-graph call on a few frames costs ONNX Runtime a fixed time per
+# node, so half the blocks is about half the per-hop compute (docs/RUNTIME.md)
+register_config(
+    "convtasnet-tiny-edge-stream",
+    "convtasnet",
+    dataclasses.replace(EDGE, causal=True, n_blocks=6, n_repeats=2),
+)
 register_config(
     "convtasnet-test",
     "convtasnet",

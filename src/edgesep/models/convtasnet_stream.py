@@ -25,7 +25,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
+
+from edgesep.nn.conv_lift import Conv1dAs2d
 
 if TYPE_CHECKING:
     from edgesep.models.convtasnet import ConvTasNet
@@ -64,23 +65,29 @@ def step_core(
     primed, enc_tail, *hists, dec_tail = state
     hop = model.hop
     n_batch = x.shape[0]
+    # convs lifted to 2-D (export.streaming): the TCN runs on (B, C, 1, k), states stay 3-D
+    rank4 = isinstance(model.encoder, Conv1dAs2d)
     frames = torch.cat([enc_tail, x], dim=-1)  # k frames of L samples, hop apart
-    w = model.encoder(frames.unsqueeze(1))  # (B, N, k)
+    w = model.encoder(frames[:, None, None] if rank4 else frames.unsqueeze(1))  # (B, N, [1,] k)
     # frame 0 of the first call starts at t = -hop: the offline model has no such frame
-    valid = torch.cat([primed, torch.ones_like(w[:, :1, 1:])], dim=-1)  # (B, 1, k)
+    ones = torch.ones_like(w[:, :1, ..., 1:])
+    valid = torch.cat([primed.unsqueeze(2) if rank4 else primed, ones], dim=-1)  # (B, 1, [1,] k)
     w = w * valid
     h = model.bottleneck(model.in_norm(w))
     new_hists: list[torch.Tensor] = []
     skip_sum: torch.Tensor | None = None
     for block, hist in zip(model.tcn_blocks(), hists, strict=True):
-        h, skip, hist = block.step(h, hist, valid)
-        new_hists.append(hist)
+        h, skip, hist = block.step(h, hist.unsqueeze(2) if rank4 else hist, valid)
+        new_hists.append(hist.squeeze(2) if rank4 else hist)
         if skip is not None:
             skip_sum = skip if skip_sum is None else skip_sum + skip
-    masks = model.masks_from_features(skip_sum if skip_sum is not None else h)
+    masks = model.masks_from_features(skip_sum if skip_sum is not None else h)  # (B, S, N, k)
+    w = w.squeeze(2) if rank4 else w
     y = model.decoder((masks * w.unsqueeze(1)).flatten(0, 1))  # (B*S, 1, (k + 1) * hop)
     y = y.reshape(n_batch, model.n_src, -1)
-    # the previous call's last half frame overlaps this call's first hop
-    out = y[..., :-hop] + F.pad(dec_tail, (0, x.shape[-1] - hop))
-    new_state = [torch.ones_like(primed), frames[..., frames.shape[-1] - enc_tail.shape[-1] :]]
+    # the previous call's last half frame overlaps this call's first hop (constant slices:
+    # the step graph then has no shape arithmetic, a fixed per-node cost at a few frames)
+    out = torch.cat([y[..., :hop] + dec_tail, y[..., hop:-hop]], dim=-1)
+    tail = model.config.kernel_size - hop  # enc_tail's length, a Python int when traced
+    new_state = [torch.ones_like(primed), frames[..., -tail:] if tail else frames[..., :0]]
     return out, [*new_state, *new_hists, y[..., -hop:]]

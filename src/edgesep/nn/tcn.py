@@ -176,7 +176,8 @@ class TCNBlock(nn.Module):
         Shape: (B, bn_chan, k), (B, hid_chan, total_pad), (B, 1, k) -> residual, skip, history
         """
         y = torch.cat([history, self._pre(x) * valid], dim=-1)
-        new_history = y[..., y.shape[-1] - self.total_pad :]
+        # a constant negative start: the exported Slice needs no Shape/Gather/Sub arithmetic
+        new_history = y[..., -self.total_pad :] if self.total_pad else y[..., :0]
         residual, skip = self._post(x, self._depthwise(y))
         return residual, skip, new_history
 

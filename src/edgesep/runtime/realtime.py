@@ -14,10 +14,17 @@ next block is complete, ``deadline_i = arrival_i + block duration``; a later fin
 Compute is timed per push on the wall clock and on the thread's CPU clock; on a shared machine
 the gap between them is time the scheduler gave to other processes. Total latency of an output
 sample = the session's algorithmic delay + the compute time of the push that produced it.
+
+While it runs, the objects that existed before it are frozen out of Python's cyclic garbage
+collector (:func:`gc.freeze`): a full collection then scans only what the stream allocated,
+instead of every module and model object loaded, which is a pause of milliseconds in the
+middle of a push. Work that is not the separation (writing files, resampling for output,
+progress) belongs to another thread; ``edgesep stream`` does it there.
 """
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -90,7 +97,9 @@ class StreamReport:
 class RealtimeRunner:
     """Feeds blocks (C, n) at the session's rate to ``session`` on a real or simulated clock,
     yielding each push's output and filling :attr:`report`. ``clock``/``sleep`` are
-    injectable for tests (defaults: ``time.perf_counter`` and ``time.sleep``)."""
+    injectable for tests (defaults: ``time.perf_counter`` and ``time.sleep``);
+    ``warm_up_calls`` graph calls on silence run first, off the clock
+    (:meth:`StreamingSession.warm_up`)."""
 
     def __init__(
         self,
@@ -99,9 +108,11 @@ class RealtimeRunner:
         clock: Callable[[], float] = time.perf_counter,
         sleep: Callable[[float], None] = time.sleep,
         cpu_clock: Callable[[], float] = time.thread_time,
+        warm_up_calls: int = 20,
     ) -> None:
         self.session = session
         self.pace = pace
+        self.warm_up_calls = warm_up_calls
         self._clock, self._sleep, self._cpu = clock, sleep, cpu_clock
         self.report = StreamReport(
             paced=pace,
@@ -114,6 +125,14 @@ class RealtimeRunner:
 
     def process(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """Push every block on schedule; yields (S, C, n) per block (``delay`` late)."""
+        self.session.warm_up(self.warm_up_calls)  # before the clock starts, as a device would
+        gc.freeze()
+        try:
+            yield from self._process(blocks)
+        finally:
+            gc.unfreeze()
+
+    def _process(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         rep, sr, s = self.report, self.session.sample_rate, self.session
         start = self._clock()
         n_in = 0

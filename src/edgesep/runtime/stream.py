@@ -81,6 +81,16 @@ class StreamingSession:
         self._closed = False
         self._mono = n_channels == 1  # flush answers in the shape the pushes had
 
+    def warm_up(self, calls: int = 20) -> None:
+        """Run ``calls`` graph calls of this session's size on silence from a zero state that is
+        then dropped: ONNX Runtime's first calls at a shape allocate and lay out their buffers
+        (several ms), which a live stream's first deadlines cannot absorb. The stream's own
+        state, input and output are untouched."""
+        state = self.model.init_state()
+        feed = np.zeros((self.info.n_streams, self.step_samples), np.float32)
+        for _ in range(calls):
+            _, state = self.model.step(feed, state)
+
     @property
     def delay_seconds(self) -> float:
         """The algorithmic latency: ``delay`` in seconds."""
