@@ -10,7 +10,7 @@ sources):
 - int8 vs fp32 (both offline): what quantization costs;
 - the SI-SNRi of fp32 and int8 against the references (permutation-invariant).
 
-Usage: python benchmarks/runtime_int8.py [--model convtasnet-tiny-edge-causal-8k]
+Usage: python benchmarks/runtime_int8.py [--model convtasnet-tiny-edge-stream-8k]
        [--out out/runtime-int8/model.int8.onnx] [--n 50] [--calib 20]
 """
 
@@ -54,7 +54,7 @@ def stream(model: Model, x: np.ndarray, sizes: tuple[int, ...] = (1, 37, 200, 51
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="convtasnet-tiny-edge-causal-8k")
+    ap.add_argument("--model", default="convtasnet-tiny-edge-stream-8k")
     ap.add_argument("--out", type=Path, default=Path("out/runtime-int8/model.int8.onnx"))
     ap.add_argument("--calib-dir", type=Path, default=Path("data/mix8k/synth-valid/mix"))
     ap.add_argument("--test-dir", type=Path, default=Path("data/mix8k/real-test"))

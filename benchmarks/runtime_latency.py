@@ -8,7 +8,7 @@ time over its hops, on the wall clock and on the thread's CPU clock; on a shared
 gap is time the scheduler gave to other processes. The k are interleaved in rounds, so a busy
 spell of the machine does not fall on one k alone.
 
-Usage: python benchmarks/runtime_latency.py [--model convtasnet-tiny-edge-causal-8k]
+Usage: python benchmarks/runtime_latency.py [--model convtasnet-tiny-edge-stream-8k]
        [--hops 1 2 3 4 8] [--seconds 60] [--rounds 2] [--int8 INT8.onnx] [--json out.json]
        [--compare OTHER.onnx ...]
 """
@@ -50,7 +50,7 @@ def run(model: Model, x: np.ndarray, k: int) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="convtasnet-tiny-edge-causal-8k")
+    ap.add_argument("--model", default="convtasnet-tiny-edge-stream-8k")
     ap.add_argument(
         "--compare",
         nargs="*",

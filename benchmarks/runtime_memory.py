@@ -8,7 +8,7 @@ alone. A second child imports the same modules and separates nothing (the baseli
 are real-speaker test mixtures (``data/mix8k/real-test/mix``) concatenated to the length, written
 block by block to ``--work`` (not committed).
 
-Usage: python benchmarks/runtime_memory.py [--model convtasnet-tiny-edge-causal-8k]
+Usage: python benchmarks/runtime_memory.py [--model convtasnet-tiny-edge-stream-8k]
        [--minutes 1 10 60] [--threads 1] [--work out/runtime-long] [--json out.json]
 """
 
@@ -78,7 +78,7 @@ def child(mode: str, model: str, inp: Path, out: Path, threads: int) -> dict[str
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="convtasnet-tiny-edge-causal-8k")
+    ap.add_argument("--model", default="convtasnet-tiny-edge-stream-8k")
     ap.add_argument("--minutes", type=float, nargs="+", default=[1.0, 10.0, 60.0])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--mix-dir", type=Path, default=Path("data/mix8k/real-test/mix"))

@@ -129,6 +129,19 @@ def test_warm_up_runs_the_graph_and_leaves_the_stream_alone(
     np.testing.assert_array_equal(got, want)
 
 
+def test_steal_time_is_read_from_proc_stat(tmp_path: Path) -> None:
+    import os
+
+    from edgesep.runtime.realtime import steal_seconds
+
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  3043741 1180786 283501 1321036 8292 0 3304 38399 0 0\ncpu0 1 2 3\n")
+    assert steal_seconds(str(stat)) == pytest.approx(38399 / os.sysconf("SC_CLK_TCK"))
+    stat.write_text("cpu  1 2 3\n")  # an old kernel without the steal column
+    assert steal_seconds(str(stat)) is None
+    assert steal_seconds(str(tmp_path / "missing")) is None
+
+
 def test_a_failing_write_stops_the_stream_and_leaves_no_file(
     step_graph: tuple[TorchSeparator, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

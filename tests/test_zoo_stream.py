@@ -1,10 +1,12 @@
-"""The bundled streaming model: small, documented, torch-free, and equal to its torch self."""
+"""The bundled streaming models: small, documented, torch-free, and equal to their torch selves."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import onnx
+import pytest
 import soundfile as sf
 import torch
 from typer.testing import CliRunner
@@ -16,34 +18,43 @@ from edgesep.runtime import Model, StreamingSession
 from edgesep.zoo import EXAMPLES_DIR, ZOO_DIR, load
 
 NAME = DEFAULT_STREAM_MODEL
+# the default (12 TCN blocks) and the deeper one it replaced as default (24 blocks)
+BUNDLED = [NAME, "convtasnet-tiny-edge-causal-8k"]
 
 
-def test_bundled_stream_model_is_small_and_documented() -> None:
-    onnx_path = ZOO_DIR / f"{NAME}.onnx"
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_stream_model_is_small_and_documented(name: str) -> None:
+    onnx_path = ZOO_DIR / f"{name}.onnx"
     assert onnx_path.stat().st_size < 2_000_000
-    assert (ZOO_DIR / f"{NAME}.safetensors").stat().st_size < 2_000_000
-    card = read_card(ZOO_DIR / NAME)
+    assert (ZOO_DIR / f"{name}.safetensors").stat().st_size < 2_000_000
+    card = read_card(ZOO_DIR / name)
     assert card["causal"] is True and card["sample_rate"] == 8000
     for split in ("synth-test", "real-test"):
         assert {"si_snri", "si_snri_median", "sdri", "sdri_median"} <= set(card["metrics"][split])
     assert any("edgesep train" in cmd for cmd in card["reproduce"])
     assert card["streaming"]["algorithmic_latency_ms"] <= 10.0
-    info = Model(NAME).info
+    info = Model(name).info
     assert info.graph == "stream_step" and info.dynamic_hops
+    # exported with its convs lifted to 2-D (edgesep.nn.conv_lift): ONNX Runtime's fast path
+    proto = onnx.load(str(onnx_path))
+    dims = {i.name: len(i.dims) for i in proto.graph.initializer}
+    ranks = [dims[n.input[1]] for n in proto.graph.node if n.op_type == "Conv"]
+    assert ranks.count(4) == len(ranks) - 1, "all but the overlap-add decoder's conv"
     assert (
         1000 * info.stream_delay() / info.sample_rate == card["streaming"]["algorithmic_latency_ms"]
     )
 
 
-def test_bundled_stream_equals_the_torch_model_on_the_example() -> None:
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_stream_equals_the_torch_model_on_the_example(name: str) -> None:
     torch.set_num_threads(1)
     mix, _ = sf.read(EXAMPLES_DIR / "two_speakers_8k.wav", dtype="float32")
     mix = mix[:12000]
-    s = StreamingSession(NAME)
+    s = StreamingSession(name)
     got = np.concatenate([s.push(mix[:777]), s.push(mix[777:]), s.flush()], axis=-1)[:, s.delay :]
     padded = np.concatenate([mix, np.zeros(s.delay, np.float32)])
     with torch.no_grad():
-        want = load(NAME)(torch.from_numpy(padded)[None, None])[0, :, 0, : len(mix)].numpy()
+        want = load(name)(torch.from_numpy(padded)[None, None])[0, :, 0, : len(mix)].numpy()
     assert np.abs(got - want).max() <= 1e-4
 
 

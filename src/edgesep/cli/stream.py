@@ -30,7 +30,7 @@ from edgesep.cli.common import console, fail, user_errors
 from edgesep.runtime import Model, StreamingSession
 from edgesep.runtime.realtime import CausalRescaler, RealtimeRunner
 
-DEFAULT_STREAM_MODEL = "convtasnet-tiny-edge-causal-8k"
+DEFAULT_STREAM_MODEL = "convtasnet-tiny-edge-stream-8k"
 RAW_FORMATS: dict[str, np.dtype[Any]] = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
 
 
@@ -151,6 +151,10 @@ def _report_table(summary: dict[str, Any]) -> Table:
         ),
         ("real-time factor", f"{summary['rtf']:.3f} (CPU time {summary['rtf_cpu']:.3f})"),
     ]
+    if summary.get("steal_ms") is not None:
+        rows.append(
+            ("hypervisor steal (all CPUs)", f"{summary['steal_ms']:.0f} ms during the stream")
+        )
     for k, v in rows:
         t.add_row(k, v)
     return t

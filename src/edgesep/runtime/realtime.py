@@ -25,6 +25,7 @@ progress) belongs to another thread; ``edgesep stream`` does it there.
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -57,6 +58,10 @@ class StreamReport:
     # the same schedule simulated with CPU times as costs: the misses had the process had a
     # core to itself (on a shared machine, wall time includes other processes' turns)
     deadline_misses_cpu: int = 0
+    # CPU time the hypervisor gave to other machines during the run, summed over this machine's
+    # CPUs (Linux /proc/stat "steal"; None elsewhere). A stolen CPU counts as busy on the
+    # thread's own clocks, so neither clock above can tell a steal from a slow push
+    steal_ms: float | None = None
     push_ms: list[float] = field(default_factory=list, repr=False)
     push_cpu_ms: list[float] = field(default_factory=list, repr=False)
     push_hops: list[int] = field(default_factory=list, repr=False)
@@ -94,6 +99,17 @@ class StreamReport:
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
 
 
+def steal_seconds(path: str = "/proc/stat") -> float | None:
+    """Seconds of CPU time the hypervisor has stolen from this (virtual) machine since boot,
+    summed over its CPUs; None where the kernel does not say (not Linux, no steal field)."""
+    try:
+        with open(path, "rb") as fh:
+            fields = fh.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 class RealtimeRunner:
     """Feeds blocks (C, n) at the session's rate to ``session`` on a real or simulated clock,
     yielding each push's output and filling :attr:`report`. ``clock``/``sleep`` are
@@ -126,11 +142,15 @@ class RealtimeRunner:
     def process(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """Push every block on schedule; yields (S, C, n) per block (``delay`` late)."""
         self.session.warm_up(self.warm_up_calls)  # before the clock starts, as a device would
+        steal0 = steal_seconds()
         gc.freeze()
         try:
             yield from self._process(blocks)
         finally:
             gc.unfreeze()
+            steal1 = steal_seconds()
+            if steal0 is not None and steal1 is not None:
+                self.report.steal_ms = 1000.0 * (steal1 - steal0)
 
     def _process(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         rep, sr, s = self.report, self.session.sample_rate, self.session
