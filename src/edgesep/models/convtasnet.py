@@ -251,7 +251,7 @@ register_config("convtasnet-tiny-edge", "convtasnet", EDGE)
 register_config("convtasnet-tiny-edge-causal", "convtasnet", dataclasses.replace(EDGE, causal=True))
 # for the torch-free streaming runtime: 12 blocks (2 repeats of dilations 1..32, 0.5 s receptive
 # field) instead of 24. A step-graph call on a few frames costs ONNX Runtime a fixed time per
-# node, so half the blocks is about half the per-hop compute (docs/RUNTIME.md)
+# node, so half the blocks cost 0.4x per hop at 4 hops per call (docs/RUNTIME.md)
 register_config(
     "convtasnet-tiny-edge-stream",
     "convtasnet",

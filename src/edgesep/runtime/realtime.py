@@ -17,9 +17,9 @@ sample = the session's algorithmic delay + the compute time of the push that pro
 
 While it runs, the objects that existed before it are frozen out of Python's cyclic garbage
 collector (:func:`gc.freeze`): a full collection then scans only what the stream allocated,
-instead of every module and model object loaded, which is a pause of milliseconds in the
-middle of a push. Work that is not the separation (writing files, resampling for output,
-progress) belongs to another thread; ``edgesep stream`` does it there.
+instead of every module and model object loaded, which could otherwise pause a push. Work that
+is not the separation (writing files, resampling for output, progress) belongs to another
+thread; ``edgesep stream`` does it there.
 """
 
 from __future__ import annotations
