@@ -3,9 +3,9 @@
 ONNX Runtime's CPU provider rewrites 2-D convolutions into its blocked NCHWc layout (fusing
 the activation and the residual sum into the convolution) but leaves 1-D ones as plain
 ``Conv``, whose depthwise case runs one tiny GEMM per channel. On a streaming step graph, where
-each call convolves a few frames, that fixed cost dominates: the bundled causal Conv-TasNets'
-step graphs ran 1.3x to 1.8x faster per hop with their convolutions lifted to 2-D
-(benchmarks/runtime_latency.py, docs/RUNTIME.md).
+each call convolves a few frames, that fixed cost dominates: the 12-block bundled causal
+Conv-TasNet's step graph ran 1.3x to 1.8x faster per hop (1 to 8 hops per call) with its
+convolutions lifted to 2-D (benchmarks/runtime_latency.py, docs/RUNTIME.md).
 
 :class:`Conv1dAs2d` is an :class:`torch.nn.Conv1d` (same parameters, same state dict, same
 result on (B, C, T) input) that, given a (B, C, 1, T) input, computes the same convolution as
