@@ -199,6 +199,8 @@ def test_unpaced_schedule_counts_backlog_misses(step_graph: tuple[TorchSeparator
     assert rep.deadline_misses_cpu == 0 and rep.push_cpu_ms == pytest.approx([1.0] * 4)
     summary = rep.summary()
     assert summary["rtf"] == pytest.approx(6.0 / 8.0)
+    assert summary["max_push_ms"] == pytest.approx(3.0)
+    assert summary["max_push_cpu_ms"] == pytest.approx(1.0)
     assert summary["algorithmic_latency_ms"] == pytest.approx(1000 * s.delay / 8000)
 
 
@@ -223,3 +225,136 @@ def test_causal_rescaler_finds_the_least_squares_gains() -> None:
     # est = M @ s with M = [[1/3, .05], [.05, -2]]; mix = s0 + s1 = a @ est => a = [1, 1] M^-1
     exact = np.linalg.solve(np.array([[1 / 3, 0.05], [0.05, -2.0]]).T, np.ones(2))
     np.testing.assert_allclose(gains, exact, rtol=1e-3)
+
+
+class _SpinClock:
+    """A clock that ``sleep`` moves forward by the time asked and each read by 0.1 ms."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.slept: list[float] = []
+        self.reads = 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        self.t += 1e-4
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.t += seconds
+
+
+def test_wait_until_sleeps_then_spins_the_last_part() -> None:
+    from edgesep.runtime.realtime import wait_until
+
+    c = _SpinClock()
+    wait_until(0.010, 0.002, c, c.sleep)
+    assert c.slept == [pytest.approx(0.010 - 1e-4 - 0.002)]
+    assert c.t >= 0.010 and c.reads >= 20, "the last 2 ms are spun in 0.1 ms reads"
+    c = _SpinClock()
+    wait_until(0.010, 0.0, c, c.sleep)
+    assert c.slept == [pytest.approx(0.010 - 1e-4)] and c.reads == 2  # sleep only
+    c = _SpinClock()
+    wait_until(0.0, 0.002, c, c.sleep)  # already late: neither sleeps nor spins
+    assert c.slept == [] and c.reads == 2
+
+
+def test_paced_runner_waits_for_each_block_and_restores_the_switch_interval(
+    step_graph: tuple[TorchSeparator, Path],
+) -> None:
+    import sys
+
+    _, path = step_graph
+    s = StreamingSession(path)  # 2 hops of 8 samples per call: a 16-sample block is 2 ms
+    c = _SpinClock()
+    before = sys.getswitchinterval()
+    runner = RealtimeRunner(s, clock=c, sleep=c.sleep, spin_seconds=5e-4, switch_interval=2e-3)
+    seen = []
+    for _ in runner.process([_mix(16, seed=i)[None] for i in range(3)]):
+        seen.append(sys.getswitchinterval())
+    assert seen == [pytest.approx(2e-3)] * 3 and sys.getswitchinterval() == before
+    # every push started once its block had arrived (2, 4, 6 ms), after spinning 0.5 ms
+    assert len(c.slept) == 3 and all(t < 2e-3 - 5e-4 + 1e-9 for t in c.slept)
+    assert runner.report.deadline_misses == 0 and c.t >= 6e-3
+    with pytest.raises(ValueError, match="spin_seconds"):
+        RealtimeRunner(s, spin_seconds=-1.0)
+
+
+def test_progress_is_drawn_by_the_writer_after_outputs(
+    step_graph: tuple[TorchSeparator, Path], tmp_path: Path
+) -> None:
+    import threading
+
+    from edgesep.audio import AtomicWriter
+    from edgesep.cli.stream import OutputWriter
+
+    _, path = step_graph
+    s = StreamingSession(path)
+    threads = []
+    with (
+        AtomicWriter(tmp_path / "a.wav", 8000, 1, "FLOAT") as wa,
+        AtomicWriter(tmp_path / "b.wav", 8000, 1, "FLOAT") as wb,
+    ):
+        out = OutputWriter(
+            s,
+            [wa, wb],
+            8000,
+            1,
+            rescale=False,
+            after_output=lambda: threads.append(threading.current_thread().name),
+        )
+        for i in range(4):
+            out.put_input(_mix(16, seed=i)[None])
+            out.put_output(s.push(_mix(16, seed=i)[None]))
+        out.close(64)
+    assert threads == ["edgesep-stream-writer"] * 4
+    code, _, stderr = _invoke("stream", tmp_path / "a.wav", "--spin-ms", "-1", "-o", tmp_path)
+    assert code == 1 and "--spin-ms" in stderr
+
+
+def test_realtime_priority_sets_and_restores_fifo(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from edgesep.runtime import realtime
+
+    if not hasattr(os, "sched_setscheduler"):
+        pytest.skip("no sched_setscheduler on this platform")
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(os, "sched_getscheduler", lambda pid: os.SCHED_OTHER)
+    monkeypatch.setattr(os, "sched_getparam", lambda pid: os.sched_param(0))
+    monkeypatch.setattr(
+        os, "sched_setscheduler", lambda pid, pol, par: calls.append((pol, par.sched_priority))
+    )
+    restore = realtime.realtime_priority(40)
+    assert calls == [(os.SCHED_FIFO, 40)]
+    restore()
+    assert calls[-1] == (os.SCHED_OTHER, 0)
+    with pytest.raises(ValueError, match=r"in 1\.\.99"):
+        realtime.realtime_priority(100)
+
+    def refuse(pid: int, pol: int, par: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_setscheduler", refuse)
+    with pytest.raises(PermissionError, match="CAP_SYS_NICE"):
+        realtime.realtime_priority(40)
+
+
+def test_runner_under_rt_priority_restores_the_policy(
+    step_graph: tuple[TorchSeparator, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgesep.runtime import realtime
+
+    _, path = step_graph
+    events: list[str] = []
+
+    def fake_priority(priority: int) -> object:
+        events.append(f"fifo {priority}")
+        return lambda: events.append("restored")
+
+    monkeypatch.setattr(realtime, "realtime_priority", fake_priority)
+    runner = RealtimeRunner(StreamingSession(path), pace=False, rt_priority=30)
+    for _ in runner.process([_mix(16, seed=i)[None] for i in range(2)]):
+        events.append("push")
+    assert events == ["fifo 30", "push", "push", "restored"]

@@ -15,7 +15,7 @@ import queue
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
@@ -149,6 +149,11 @@ def _report_table(summary: dict[str, Any]) -> Table:
             f"(worst {summary['max_lateness_ms']:.2f} ms late); "
             f"{summary['deadline_misses_cpu']} with CPU times as costs",
         ),
+        (
+            "slowest push",
+            f"{summary['max_push_ms']:.2f} ms wall / {summary['max_push_cpu_ms']:.2f} ms CPU; "
+            f"{summary['pushes_off_cpu_over_2ms']} pushes off the CPU for over 2 ms",
+        ),
         ("real-time factor", f"{summary['rtf']:.3f} (CPU time {summary['rtf_cpu']:.3f})"),
     ]
     if summary.get("steal_ms") is not None:
@@ -191,12 +196,28 @@ def stream(
         typer.Option(help="Bring the sources to the mixture's level (causal least squares)."),
     ] = True,
     report: Annotated[Path | None, typer.Option(help="Also write the report as JSON.")] = None,
+    spin_ms: Annotated[
+        float,
+        typer.Option(
+            help="Paced: busy-wait this long before each block arrives instead of sleeping "
+            "(costs that share of a core; 0 sleeps throughout)."
+        ),
+    ] = 0.5,
+    rt_priority: Annotated[
+        int,
+        typer.Option(
+            help="Run the stream thread under SCHED_FIFO at this priority (1-99; Linux, needs "
+            "root, CAP_SYS_NICE or ulimit -r); 0 keeps the normal policy."
+        ),
+    ] = 0,
 ) -> None:
     """Separate INPUT as it arrives with a causal model; report latency and deadline misses."""
     if (source is None) == (not mic):
         fail("give one input: an audio file, - for stdin, or --mic")
     if fmt not in RAW_FORMATS:
         fail(f"--format must be one of {', '.join(RAW_FORMATS)}, got {fmt!r}")
+    if spin_ms < 0:
+        fail(f"--spin-ms must be >= 0, got {spin_ms}")
     with user_errors(), tempfile.TemporaryDirectory(prefix="edgesep-stream-") as tmp:
         # the input first: a missing file or microphone fails before a model is loaded
         if mic:
@@ -231,7 +252,18 @@ def stream(
             f"({1000 * session.delay_seconds:.2f} ms); input {in_rate} Hz x {n_chan}"
         )
         summary = _run(
-            session, blocks, in_rate, n_chan, total, block, pace, out / stem, subtype, rescale
+            session,
+            blocks,
+            in_rate,
+            n_chan,
+            total,
+            block,
+            pace,
+            out / stem,
+            subtype,
+            rescale,
+            spin_ms,
+            rt_priority,
         )
     console.print(_report_table(summary))
     console.print(f"wrote {out / stem}/ ({', '.join(f'{n}.wav' for n in session.source_names)})")
@@ -258,8 +290,10 @@ class OutputWriter:
         in_rate: int,
         n_chan: int,
         rescale: bool,
+        after_output: Callable[[], None] | None = None,
     ) -> None:
         sr, self.n_src, self.n_chan = session.sample_rate, session.n_src, n_chan
+        self.after_output = after_output
         self.writers = writers
         self.rescaler = CausalRescaler(self.n_src, n_chan, sr) if rescale else None
         self.up = StreamResampler(sr, in_rate, self.n_src * n_chan)
@@ -301,6 +335,8 @@ class OutputWriter:
                     self.fifo.append(data)
                 else:
                     self._output(data)
+                    if self.after_output is not None:
+                        self.after_output()
             except BaseException as exc:  # re-raised on the main thread by close()
                 self.error = exc
 
@@ -341,11 +377,17 @@ def _run(
     folder: Path,
     subtype: str,
     rescale: bool,
+    spin_ms: float = 0.0,
+    rt_priority: int = 0,
 ) -> dict[str, Any]:
     """Resample in, stream, drop the delay, rescale, resample out, write; returns the report
-    summary. The loop pushes; an :class:`OutputWriter` thread does the rest."""
+    summary. The loop pushes; an :class:`OutputWriter` thread does the rest, progress included:
+    it draws the bar right after handling a push's output, when the stream thread has most of a
+    block to sleep, so drawing never holds the interpreter lock as a block arrives."""
     down = StreamResampler(in_rate, session.sample_rate, n_chan)
-    runner = RealtimeRunner(session, pace=pace)
+    runner = RealtimeRunner(
+        session, pace=pace, spin_seconds=spin_ms / 1000, rt_priority=rt_priority
+    )
     n_in = 0
 
     def model_blocks() -> Iterator[np.ndarray]:
@@ -360,7 +402,6 @@ def _run(
             stack.enter_context(AtomicWriter(folder / f"{n}.wav", in_rate, n_chan, subtype))
             for n in session.source_names
         ]
-        out = OutputWriter(session, writers, in_rate, n_chan, rescale)
         bar = stack.enter_context(
             Progress(
                 TextColumn("[bold]stream"),
@@ -369,10 +410,21 @@ def _run(
                 TimeElapsedColumn(),
                 console=console,
                 transient=True,
-                refresh_per_second=2,  # the bar's thread takes the GIL to draw
+                auto_refresh=False,  # no drawing thread: the writer draws (see above)
             )
         )
         task = bar.add_task("", total=None if total is None else round(total / in_rate, 1))
+        shown = [0.0]
+
+        def draw() -> None:
+            done = runner.report.audio_seconds
+            if done - shown[0] >= 0.5:
+                shown[0] = done
+                misses = runner.report.deadline_misses
+                bar.update(task, completed=done, description=f"misses {misses}")
+                bar.refresh()
+
+        out = OutputWriter(session, writers, in_rate, n_chan, rescale, after_output=draw)
 
         def kept(it: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
             for b in it:
@@ -380,17 +432,11 @@ def _run(
                     out.put_input(b)
                 yield b
 
-        shown = 0.0
         try:
             for y in runner.process(kept(reblock(model_blocks(), block))):
                 out.put_output(y)
                 if out.error is not None:
                     break
-                if runner.report.audio_seconds - shown >= 0.25:
-                    shown = runner.report.audio_seconds
-                    bar.update(
-                        task, completed=shown, description=f"misses {runner.report.deadline_misses}"
-                    )
             else:
                 out.put_output(runner.flush())
         finally:

@@ -19,13 +19,18 @@ While it runs, the objects that existed before it are frozen out of Python's cyc
 collector (:func:`gc.freeze`): a full collection then scans only what the stream allocated,
 instead of every module and model object loaded, which could otherwise pause a push. Work that
 is not the separation (writing files, resampling for output, progress) belongs to another
-thread; ``edgesep stream`` does it there.
+thread; ``edgesep stream`` does it there. That thread shares the interpreter lock: a woken
+stream thread waits for it until the other thread drops it, which Python forces after the
+switch interval (5 ms by default, ``switch_interval`` = 1 ms here while the stream runs).
+Paced, the loop can busy-wait the last ``spin_seconds`` before each arrival
+(:func:`wait_until`) instead of sleeping through them.
 """
 
 from __future__ import annotations
 
 import gc
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -95,6 +100,13 @@ class StreamReport:
             rtf_cpu=sum(self.push_cpu_ms) / 1000 / self.audio_seconds
             if self.audio_seconds
             else 0.0,
+            max_push_ms=max(self.push_ms, default=0.0),
+            max_push_cpu_ms=max(self.push_cpu_ms, default=0.0),
+            # pushes whose thread was off its CPU for over 2 ms (another thread or process had
+            # it, or the push waited for a lock): what a real-time policy can prevent
+            pushes_off_cpu_over_2ms=sum(
+                w - c > 2.0 for w, c in zip(self.push_ms, self.push_cpu_ms, strict=True)
+            ),
         )
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
 
@@ -110,12 +122,59 @@ def steal_seconds(path: str = "/proc/stat") -> float | None:
         return None
 
 
+def realtime_priority(priority: int) -> Callable[[], None]:
+    """Run the calling thread under the SCHED_FIFO real-time policy at ``priority`` (1-99);
+    returns a function that restores its former policy.
+
+    A SCHED_FIFO thread runs as soon as it wakes and keeps its CPU until it sleeps: ordinary
+    threads (other processes, kernel threads such as a memory monitor, the stream's own writer)
+    can no longer take the CPU from a push, as audio threads on phones and desktops are run.
+    It cannot stop the hypervisor from descheduling a virtual CPU. Needs Linux and the right
+    to it (root, CAP_SYS_NICE, or ``ulimit -r``); raises :class:`PermissionError` with the
+    reason otherwise."""
+    if not hasattr(os, "sched_setscheduler"):
+        raise PermissionError("real-time priority needs Linux (os.sched_setscheduler)")
+    top = os.sched_get_priority_max(os.SCHED_FIFO)
+    if not 1 <= priority <= top:
+        raise ValueError(f"real-time priority must be in 1..{top}, got {priority}")
+    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    try:  # pid 0: the calling thread
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except PermissionError as exc:
+        raise PermissionError(
+            f"SCHED_FIFO priority {priority} refused ({exc.strerror}): it needs root, "
+            "CAP_SYS_NICE or a real-time limit (ulimit -r)"
+        ) from None
+    return lambda: os.sched_setscheduler(0, policy, param)
+
+
+def wait_until(
+    when: float,
+    spin_seconds: float = 0.0,
+    clock: Callable[[], float] = time.perf_counter,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Wait until ``clock() >= when``: sleep until ``spin_seconds`` before it, then busy-wait.
+
+    Sleeping lets the CPU go idle; on a virtual machine an idle virtual CPU is handed back to
+    the host, and the wake-up then waits for the host to run it again. Spinning the last
+    fraction of a millisecond keeps the CPU busy when the block arrives, at the cost of that
+    fraction of a core (``spin_seconds`` per block)."""
+    rest = when - clock()
+    if rest > spin_seconds:
+        sleep(rest - spin_seconds)
+    while clock() < when:
+        pass
+
+
 class RealtimeRunner:
     """Feeds blocks (C, n) at the session's rate to ``session`` on a real or simulated clock,
     yielding each push's output and filling :attr:`report`. ``clock``/``sleep`` are
     injectable for tests (defaults: ``time.perf_counter`` and ``time.sleep``);
     ``warm_up_calls`` graph calls on silence run first, off the clock
-    (:meth:`StreamingSession.warm_up`)."""
+    (:meth:`StreamingSession.warm_up`). Paced, each wait ends with ``spin_seconds`` of
+    busy-waiting (:func:`wait_until`; ``edgesep stream`` uses 0.5 ms); ``rt_priority`` > 0 runs
+    the calling thread under SCHED_FIFO for the stream (:func:`realtime_priority`)."""
 
     def __init__(
         self,
@@ -125,10 +184,21 @@ class RealtimeRunner:
         sleep: Callable[[float], None] = time.sleep,
         cpu_clock: Callable[[], float] = time.thread_time,
         warm_up_calls: int = 20,
+        spin_seconds: float = 0.0,
+        switch_interval: float = 0.001,
+        rt_priority: int = 0,
     ) -> None:
+        if spin_seconds < 0 or switch_interval <= 0:
+            raise ValueError(
+                f"spin_seconds must be >= 0 and switch_interval > 0, got {spin_seconds}, "
+                f"{switch_interval}"
+            )
         self.session = session
         self.pace = pace
         self.warm_up_calls = warm_up_calls
+        self.spin_seconds = spin_seconds
+        self.switch_interval = switch_interval
+        self.rt_priority = rt_priority
         self._clock, self._sleep, self._cpu = clock, sleep, cpu_clock
         self.report = StreamReport(
             paced=pace,
@@ -142,12 +212,18 @@ class RealtimeRunner:
     def process(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """Push every block on schedule; yields (S, C, n) per block (``delay`` late)."""
         self.session.warm_up(self.warm_up_calls)  # before the clock starts, as a device would
+        restore_policy = realtime_priority(self.rt_priority) if self.rt_priority else None
         steal0 = steal_seconds()
         gc.freeze()
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(self.switch_interval)
         try:
             yield from self._process(blocks)
         finally:
+            sys.setswitchinterval(interval)
             gc.unfreeze()
+            if restore_policy is not None:
+                restore_policy()
             steal1 = steal_seconds()
             if steal0 is not None and steal1 is not None:
                 self.report.steal_ms = 1000.0 * (steal1 - steal0)
@@ -166,9 +242,7 @@ class RealtimeRunner:
             arrival = n_in / sr
             deadline = arrival + x.shape[-1] / sr
             if self.pace:
-                wait = arrival - (self._clock() - start)
-                if wait > 0:
-                    self._sleep(wait)
+                wait_until(start + arrival, self.spin_seconds, self._clock, self._sleep)
             hops_before = s.hops_run
             t0, c0 = self._clock(), self._cpu()
             out = s.push(x)
