@@ -162,3 +162,32 @@ def test_fp16_pass_rounds_values_only() -> None:
         assert torch.equal(p, p.half().float())
     assert result.record["replay"] is False
     assert 0 < result.stats["max_abs_change"] < 1e-3
+
+
+def test_streaming_a_quantized_model_applies_its_input_and_output_quantizers() -> None:
+    """step() is not forward(): the model-level quantizers (forward hooks) must still apply, so
+    the stream equals the offline quantized model, delay for delay."""
+    from edgesep.compress.quant.insert import find_sites
+
+    torch.manual_seed(0)
+    model = build(
+        "convtasnet-tiny-edge", causal=True, n_blocks=2, n_repeats=1, n_filters=32, hid_chan=32
+    ).eval()
+    spec = QuantSpec(groups=("input", "output"), input_bits=4, output_bits=4)
+    q = attach(model, spec, find_sites(model))
+    calibrate(q, noise_batches())
+    x = 0.05 * torch.randn(1, 1, 1203, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        offline = q(x)
+    state, outs, a = q.init_state(), [], 0
+    for n in (1, 37, 200, 513, 452):
+        y, state = q.step(x[..., a : a + n], state)
+        outs.append(y)
+        a += n
+    d = q.lookahead_samples
+    stream = torch.cat(outs, dim=-1)[..., d:]
+    torch.testing.assert_close(stream, offline[..., : stream.shape[-1]], atol=1e-6, rtol=0)
+    for m in activation_quantizers(q).values():  # the quantizers changed the output
+        m.mode = "off"
+    with torch.no_grad():
+        assert snr_db(q(x), offline) < 40

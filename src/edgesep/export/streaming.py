@@ -1,6 +1,7 @@
 """Export a causal model's streaming core as an ONNX *step graph* with explicit state.
 
-The graph computes one call of ``step_core``: inputs ``chunk`` (n_streams, hops_per_step * hop)
+The graph computes one call of ``step_core`` (``call_core``: with a quantized model's
+model-level input/output quantizers around it): inputs ``chunk`` (n_streams, hops_per_step * hop)
 and one tensor per state (named by ``core_state_names``), outputs ``sources``
 (n_streams, S, hops_per_step * hop) and the new states (``<name>_out``). The caller feeds each
 call's output states to the next call, so a hop costs the same however long the stream has run.
@@ -40,7 +41,7 @@ class _StepGraph(nn.Module):
         self.model = model
 
     def forward(self, chunk: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out, new_state = self.model.step_core(chunk, list(state))
+        out, new_state = self.model.call_core(chunk, list(state))
         return (out, *new_state)
 
 
@@ -160,7 +161,7 @@ def check_step_parity(
     atol: float = 1e-5,
     seed: int = 0,
 ) -> float:
-    """Run ``n_steps`` calls of the step graph in ONNX Runtime and of ``step_core`` in torch on
+    """Run ``n_steps`` calls of the step graph in ONNX Runtime and of ``call_core`` in torch on
     the same seeded noise, each threading its own state; returns the largest |difference| of
     outputs and states, raising :class:`ParityError` naming the step when it exceeds
     ``atol + rtol * |eager|``. A dynamic graph's calls take 1, 2, ... ``hops_per_step`` + 1 hops
@@ -183,7 +184,7 @@ def check_step_parity(
             length = n_chunk if isinstance(n_chunk, int) else hop * (1 + i % (hops + 1))
             chunk = INPUT_RMS * torch.randn(int(n_streams), length, generator=gen)
             with torch.no_grad():
-                want, state = model.step_core(chunk, state)
+                want, state = model.call_core(chunk, state)
             got = session.run(
                 None, {CHUNK_NAME: chunk.numpy(), **dict(zip(names, feeds_state, strict=True))}
             )

@@ -23,6 +23,25 @@ from dataclasses import dataclass
 import torch
 
 
+def quantize_model_input(model: object, x: torch.Tensor) -> torch.Tensor:
+    """``x`` through a quantized model's model-level input quantizer (``input_quant``, attached
+    by ``edgesep.compress.quant``); unchanged when there is none."""
+    quant = getattr(model, "input_quant", None)
+    return x if quant is None else quant(x)
+
+
+def quantize_model_output(model: object, out: torch.Tensor) -> torch.Tensor:
+    """``out`` through a quantized model's model-level output quantizer (``output_quant``, plus
+    ``output_residual_quant`` on what it missed); unchanged when there is none. Both are
+    per-tensor and elementwise, so chunk by chunk gives what the whole signal gives."""
+    quant = getattr(model, "output_quant", None)
+    if quant is None:
+        return out
+    coarse: torch.Tensor = quant(out)
+    residual = getattr(model, "output_residual_quant", None)
+    return coarse if residual is None else coarse + residual(out - coarse)
+
+
 @dataclass(frozen=True)
 class StreamState:
     """What ``step`` carries between calls. Never mutated: ``step`` returns a new one.
@@ -64,6 +83,16 @@ class StreamingMixin:
         n = len(self.init_core_state(1))
         return [f"state{i}" for i in range(n)]
 
+    def call_core(
+        self, x: torch.Tensor, state: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """One core call as the stream makes it: ``step_core`` between a quantized model's
+        model-level input and output quantizers (they hook ``forward``, which a stream never
+        calls); just ``step_core`` for a float model. What ``step`` and the ONNX step graph run.
+        """
+        y, new_state = self.step_core(quantize_model_input(self, x), state)
+        return quantize_model_output(self, y), new_state
+
     # -- the public API -----------------------------------------------------------------------
     @property
     def stream_delay(self) -> int:
@@ -96,7 +125,7 @@ class StreamingMixin:
         core, ready, skip = state.core, state.ready, state.skip
         if n_ready:
             x = buf[..., :n_ready].reshape(n_batch * n_chan, n_ready)
-            y, new_core = self.step_core(x, list(core))
+            y, new_core = self.call_core(x, list(core))
             core = tuple(new_core)
             y = y.reshape(n_batch, n_chan, self.n_src, n_ready).transpose(1, 2)
             # the core's first stream_core_delay samples precede t=0: the delay is in `ready`

@@ -35,6 +35,7 @@ from torch.nn.utils import parametrize
 
 from edgesep.compress.quant.fakequant import FakeQuant, WeightQuant, qrange
 from edgesep.models.base import Separator
+from edgesep.models.streaming import quantize_model_input, quantize_model_output
 
 GROUPS = ("input", "output", "activations", "weights")
 MAC_TYPES: tuple[type[nn.Module], ...] = (
@@ -188,17 +189,13 @@ def _quant_output(module: nn.Module, _args: tuple[Any, ...], out: Any) -> Any:
 
 
 def _quant_model_input(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
-    return (cast(FakeQuant, module.input_quant)(args[0]), *args[1:])
+    return (quantize_model_input(module, args[0]), *args[1:])
 
 
 def _quant_model_output(
     module: nn.Module, _args: tuple[Any, ...], out: torch.Tensor
 ) -> torch.Tensor:
-    coarse: torch.Tensor = cast(FakeQuant, module.output_quant)(out)
-    residual = getattr(module, "output_residual_quant", None)
-    if residual is None:
-        return coarse
-    return coarse + residual(out - coarse)
+    return quantize_model_output(module, out)
 
 
 def _weight_axis(m: nn.Module) -> int:
