@@ -11,12 +11,13 @@ compute p50/p99, deadline misses and total latency (algorithmic + compute).
 from __future__ import annotations
 
 import json
+import os
 import queue
 import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -273,6 +274,13 @@ def stream(
         write_text(report, json.dumps(summary, indent=2) + "\n")
 
 
+def lower_thread_priority(niceness: int = 10) -> None:
+    """Make the calling thread ``niceness`` nicer (Linux: niceness is per thread); elsewhere,
+    or where the system refuses, do nothing: it is a preference, not a requirement."""
+    with suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+
+
 class OutputWriter:
     """The stream's output side, on its own thread: drop the delay, rescale, resample, write.
 
@@ -326,6 +334,7 @@ class OutputWriter:
         self._write(tail)
 
     def _loop(self) -> None:
+        lower_thread_priority()  # the stream thread comes first when both want a CPU
         while (item := self._queue.get()) is not None:
             if self.error is not None:
                 continue  # drain: the stream stops at its next block
