@@ -29,6 +29,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
+from edgesep.bench.latency import time_calls
 from edgesep.runtime import Model
 
 RNG = np.random.default_rng(0)
@@ -42,14 +43,7 @@ def _session(model: onnx.ModelProto) -> ort.InferenceSession:
 
 
 def _median_ms(fn: Callable[[], object], n: int = 1000, warm: int = 100) -> float:
-    for _ in range(warm):
-        fn()
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1000.0 * float(np.median(times))
+    return time_calls(fn, n_warmup=warm, n_runs=n).p50_ms
 
 
 def _w(inits: list[onnx.TensorProto], name: str, shape: list[int]) -> str:

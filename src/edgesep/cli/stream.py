@@ -423,12 +423,13 @@ def _run(
             )
         )
         task = bar.add_task("", total=None if total is None else round(total / in_rate, 1))
-        shown = [0.0]
+        shown = 0.0
 
         def draw() -> None:
+            nonlocal shown
             done = runner.report.audio_seconds
-            if done - shown[0] >= 0.5:
-                shown[0] = done
+            if done - shown >= 0.5:
+                shown = done
                 misses = runner.report.deadline_misses
                 bar.update(task, completed=done, description=f"misses {misses}")
                 bar.refresh()
