@@ -62,10 +62,11 @@ def test_file_is_streamed_to_aligned_sources(
     rep = tmp_path / "r.json"
     code, stdout, stderr = _invoke(
         "stream", wav, "--model", path, "--no-pace", "--no-rescale", "-o", tmp_path / "o",
-        "--report", rep,
+        "--report", rep, "--deadline-ms", "5",
     )  # fmt: skip
     assert code == 0, stderr
     assert "deadline misses" in stdout and "algorithmic latency" in stdout
+    assert "misses at other deadlines" in stdout and "playback latency" in stdout
     want = _aligned_stream(path, x)
     for i, name in enumerate(("s1", "s2")):
         got, sr = sf.read(tmp_path / "o" / "talk" / f"{name}.wav", dtype="float32")
@@ -74,6 +75,9 @@ def test_file_is_streamed_to_aligned_sources(
     summary = json.loads(rep.read_text())
     assert summary["paced"] is False and summary["n_blocks"] == -(-3001 // 16)
     assert summary["audio_seconds"] == pytest.approx(3001 / 8000, abs=1e-4)
+    assert summary["deadline_ms"] == 5.0 and set(summary["misses_by_deadline_ms"]) >= {"8"}
+    delay_ms = 1000 * StreamingSession(path).delay / 8000  # + a 2-ms block + the deadline
+    assert summary["playback_latency_ms"] == pytest.approx(delay_ms + 2.0 + 5.0)
 
 
 def test_stdin_pcm_and_resampling(step_graph: tuple[TorchSeparator, Path], tmp_path: Path) -> None:
@@ -203,6 +207,30 @@ def test_unpaced_schedule_counts_backlog_misses(step_graph: tuple[TorchSeparator
     assert summary["max_push_ms"] == pytest.approx(3.0)
     assert summary["max_push_cpu_ms"] == pytest.approx(1.0)
     assert summary["algorithmic_latency_ms"] == pytest.approx(1000 * s.delay / 8000)
+    # responses (arrival to finish): 1, 1, 3 and 2 ms (the 4th waited 1 ms behind the 3rd)
+    assert rep.push_response_ms == pytest.approx([1.0, 1.0, 3.0, 2.0])
+    assert summary["deadline_ms"] == pytest.approx(2.0) and summary["max_response_ms"] == 3.0
+    assert summary["misses_by_deadline_ms"] == {"2": 1, "4": 0, "8": 0, "16": 0, "32": 0, "64": 0}
+    assert summary["playback_latency_ms"] == pytest.approx(1000 * s.delay / 8000 + 2.0 + 2.0)
+
+
+def test_a_longer_deadline_absorbs_the_backlog(step_graph: tuple[TorchSeparator, Path]) -> None:
+    """The schedule above with 3 ms allowed per block: no miss, and the playback latency
+    grows by the 1 ms added to the deadline."""
+    _, path = step_graph
+    s = StreamingSession(path)
+    clock = _FakeClock([0.0, 1.0, 1.0, 3.0, 1.0])
+    clock.in_push = True
+    cpu = iter(np.arange(8) * 1e-3)
+    runner = RealtimeRunner(
+        s, pace=False, clock=clock, cpu_clock=lambda: float(next(cpu)), deadline_seconds=3e-3
+    )
+    list(runner.process([_mix(16, seed=i)[None] for i in range(4)]))
+    summary = runner.report.summary()
+    assert summary["deadline_misses"] == 0 and summary["deadline_ms"] == pytest.approx(3.0)
+    assert summary["playback_latency_ms"] == pytest.approx(1000 * s.delay / 8000 + 2.0 + 3.0)
+    with pytest.raises(ValueError, match="deadline_seconds"):
+        RealtimeRunner(s, deadline_seconds=0.0)
 
 
 def test_causal_rescaler_finds_the_least_squares_gains() -> None:
@@ -321,6 +349,8 @@ def test_progress_is_drawn_by_the_writer_after_outputs(
     assert threads == [("edgesep-stream-writer", nicer)] * 4
     code, _, stderr = _invoke("stream", tmp_path / "a.wav", "--spin-ms", "-1", "-o", tmp_path)
     assert code == 1 and "--spin-ms" in stderr
+    code, _, stderr = _invoke("stream", tmp_path / "a.wav", "--deadline-ms", "0", "-o", tmp_path)
+    assert code == 1 and "--deadline-ms" in stderr
 
 
 def test_realtime_priority_sets_and_restores_fifo(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,7 +5,9 @@ The input is a file (read block by block), raw PCM on stdin (``-``), or the micr
 pushed at real time (``--no-pace``: as fast as possible, with the real-time schedule simulated)
 into the torch-free :class:`~edgesep.runtime.StreamingSession`; the sources are written aligned
 with the input (the stream's delay removed) at the input's rate, and the run reports per-hop
-compute p50/p99, deadline misses and total latency (algorithmic + compute).
+compute p50/p99, total latency (algorithmic + compute), each block's response time, and the
+deadline misses: at ``--deadline-ms`` (default one block) and at a ladder of other deadlines,
+each with the playback latency it implies (algorithmic + block + deadline).
 """
 
 from __future__ import annotations
@@ -145,10 +147,23 @@ def _report_table(summary: dict[str, Any]) -> Table:
         ),
         ("total latency p99", f"{summary['total_latency_p99_ms']:.2f} ms (algorithmic + compute)"),
         (
+            "response time p50 / p99 / max",
+            f"{summary['response_p50_ms']:.2f} / {summary['response_p99_ms']:.2f} / "
+            f"{summary['max_response_ms']:.2f} ms (block arrival to its output)",
+        ),
+        (
             "deadline misses",
-            f"{summary['deadline_misses']} of {summary['n_blocks']} "
-            f"(worst {summary['max_lateness_ms']:.2f} ms late); "
+            f"{summary['deadline_misses']} of {summary['n_blocks']} at "
+            f"{summary['deadline_ms']:.2f} ms (worst {summary['max_lateness_ms']:.2f} ms late); "
             f"{summary['deadline_misses_cpu']} with CPU times as costs",
+        ),
+        (
+            "misses at other deadlines",
+            ", ".join(f"{n} at {d} ms" for d, n in summary["misses_by_deadline_ms"].items()),
+        ),
+        (
+            "playback latency",
+            f"{summary['playback_latency_ms']:.2f} ms (algorithmic + block + deadline)",
         ),
         (
             "slowest push",
@@ -211,6 +226,14 @@ def stream(
             "root, CAP_SYS_NICE or ulimit -r); 0 keeps the normal policy."
         ),
     ] = 0,
+    deadline_ms: Annotated[
+        float | None,
+        typer.Option(
+            help="Time each block's output has after the block arrived before it counts as a "
+            "miss (default: one block). Longer is an output jitter buffer: it adds to the "
+            "playback latency what it allows in stalls."
+        ),
+    ] = None,
 ) -> None:
     """Separate INPUT as it arrives with a causal model; report latency and deadline misses."""
     if (source is None) == (not mic):
@@ -219,6 +242,8 @@ def stream(
         fail(f"--format must be one of {', '.join(RAW_FORMATS)}, got {fmt!r}")
     if spin_ms < 0:
         fail(f"--spin-ms must be >= 0, got {spin_ms}")
+    if deadline_ms is not None and deadline_ms <= 0:
+        fail(f"--deadline-ms must be positive, got {deadline_ms}")
     with user_errors(), tempfile.TemporaryDirectory(prefix="edgesep-stream-") as tmp:
         # the input first: a missing file or microphone fails before a model is loaded
         if mic:
@@ -265,6 +290,7 @@ def stream(
             rescale,
             spin_ms,
             rt_priority,
+            deadline_ms,
         )
     console.print(_report_table(summary))
     console.print(f"wrote {out / stem}/ ({', '.join(f'{n}.wav' for n in session.source_names)})")
@@ -388,6 +414,7 @@ def _run(
     rescale: bool,
     spin_ms: float = 0.0,
     rt_priority: int = 0,
+    deadline_ms: float | None = None,
 ) -> dict[str, Any]:
     """Resample in, stream, drop the delay, rescale, resample out, write; returns the report
     summary. The loop pushes; an :class:`OutputWriter` thread does the rest, progress included:
@@ -395,7 +422,11 @@ def _run(
     block to sleep, so drawing never holds the interpreter lock as a block arrives."""
     down = StreamResampler(in_rate, session.sample_rate, n_chan)
     runner = RealtimeRunner(
-        session, pace=pace, spin_seconds=spin_ms / 1000, rt_priority=rt_priority
+        session,
+        pace=pace,
+        spin_seconds=spin_ms / 1000,
+        rt_priority=rt_priority,
+        deadline_seconds=None if deadline_ms is None else deadline_ms / 1000,
     )
     n_in = 0
 

@@ -1,9 +1,15 @@
 """Running a :class:`StreamingSession` against the clock: pacing, deadlines, latency report.
 
 Input arrives block by block as a live source delivers it: block ``i`` is complete at
-``arrival_i`` = (samples up to its end) / rate after the start. Its push must finish before the
-next block is complete, ``deadline_i = arrival_i + block duration``; a later finish is a
-*deadline miss* (a live stream would fall behind, or drop audio). Two clocks:
+``arrival_i`` = (samples up to its end) / rate after the start. Its push must finish within the
+*deadline* ``D`` of that, by default one block duration (before the next block is complete, as
+in a double-buffered sound card); a later finish is a *deadline miss*: a live output would have
+a gap. Its *response time* is ``finish_i - arrival_i`` (a push waiting behind a late one
+included). An output played at a fixed delay is due ``D`` after its block arrived, so the delay
+from input to played output is the algorithmic latency + one block + ``D``: a longer deadline
+(an output jitter buffer, as extra periods of a sound card) buys robustness with latency. One
+run gives the misses at every deadline (``misses_by_deadline_ms``), since the pushes do not
+depend on it. Two clocks:
 
 - paced (default): the loop sleeps until each block's arrival, as with a microphone, and reads
   the real finish time;
@@ -40,6 +46,9 @@ import numpy as np
 
 from edgesep.runtime.stream import StreamingSession
 
+# deadlines (ms) at which each report counts the misses: the latency/robustness trade-off
+DEADLINES_MS = (2, 4, 8, 16, 32, 64)
+
 
 def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else 0.0
@@ -55,6 +64,7 @@ class StreamReport:
     hops_per_step: int
     block_samples: int
     algorithmic_latency_ms: float
+    deadline_ms: float = 0.0  # after each block's arrival; the runner sets it (default: a block)
     audio_seconds: float = 0.0
     compute_seconds: float = 0.0
     n_blocks: int = 0
@@ -70,6 +80,7 @@ class StreamReport:
     push_ms: list[float] = field(default_factory=list, repr=False)
     push_cpu_ms: list[float] = field(default_factory=list, repr=False)
     push_hops: list[int] = field(default_factory=list, repr=False)
+    push_response_ms: list[float] = field(default_factory=list, repr=False)
 
     @property
     def hop_ms(self) -> float:
@@ -96,6 +107,16 @@ class StreamReport:
             per_hop_p99_share_of_hop=_pct(hop_wall, 99) / self.hop_ms,
             per_hop_cpu_p99_share_of_hop=_pct(hop_cpu, 99) / self.hop_ms,
             total_latency_p99_ms=self.algorithmic_latency_ms + p99,
+            response_p50_ms=_pct(self.push_response_ms, 50),
+            response_p99_ms=_pct(self.push_response_ms, 99),
+            max_response_ms=max(self.push_response_ms, default=0.0),
+            misses_by_deadline_ms={
+                str(d): sum(r > d + 1e-6 for r in self.push_response_ms) for d in DEADLINES_MS
+            },
+            # input to played output, each output due ``deadline`` after its block arrived
+            playback_latency_ms=self.algorithmic_latency_ms
+            + 1000.0 * self.block_samples / self.sample_rate
+            + self.deadline_ms,
             rtf=self.compute_seconds / self.audio_seconds if self.audio_seconds else 0.0,
             rtf_cpu=sum(self.push_cpu_ms) / 1000 / self.audio_seconds
             if self.audio_seconds
@@ -175,7 +196,9 @@ class RealtimeRunner:
     ``warm_up_calls`` graph calls on silence run first, off the clock
     (:meth:`StreamingSession.warm_up`). Paced, each wait ends with ``spin_seconds`` of
     busy-waiting (:func:`wait_until`; ``edgesep stream`` uses 0.5 ms); ``rt_priority`` > 0 runs
-    the calling thread under SCHED_FIFO for the stream (:func:`realtime_priority`)."""
+    the calling thread under SCHED_FIFO for the stream (:func:`realtime_priority`);
+    ``deadline_seconds`` is the time each push has after its block arrived (default: one block
+    duration)."""
 
     def __init__(
         self,
@@ -188,12 +211,16 @@ class RealtimeRunner:
         spin_seconds: float = 0.0,
         switch_interval: float = 0.001,
         rt_priority: int = 0,
+        deadline_seconds: float | None = None,
     ) -> None:
         if spin_seconds < 0 or switch_interval <= 0:
             raise ValueError(
                 f"spin_seconds must be >= 0 and switch_interval > 0, got {spin_seconds}, "
                 f"{switch_interval}"
             )
+        if deadline_seconds is not None and deadline_seconds <= 0:
+            raise ValueError(f"deadline_seconds must be positive, got {deadline_seconds}")
+        self.deadline_seconds = deadline_seconds
         self.session = session
         self.pace = pace
         self.warm_up_calls = warm_up_calls
@@ -241,7 +268,9 @@ class RealtimeRunner:
             n_in += x.shape[-1]
             rep.block_samples = max(rep.block_samples, x.shape[-1])
             arrival = n_in / sr
-            deadline = arrival + x.shape[-1] / sr
+            allowed = self.deadline_seconds or rep.block_samples / sr
+            rep.deadline_ms = 1000.0 * allowed
+            deadline = arrival + allowed
             if self.pace:
                 wait_until(start + arrival, self.spin_seconds, self._clock, self._sleep)
             hops_before = s.hops_run
@@ -259,6 +288,7 @@ class RealtimeRunner:
             rep.push_ms.append(1000.0 * compute)
             rep.push_cpu_ms.append(1000.0 * (c1 - c0))
             rep.push_hops.append(s.hops_run - hops_before)
+            rep.push_response_ms.append(1000.0 * (finish - arrival))
             rep.compute_seconds += compute
             rep.n_blocks += 1
             rep.audio_seconds = n_in / sr
