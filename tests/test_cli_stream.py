@@ -80,6 +80,32 @@ def test_file_is_streamed_to_aligned_sources(
     assert summary["playback_latency_ms"] == pytest.approx(delay_ms + 2.0 + 5.0)
 
 
+def test_aligned_stream_writes_the_same_sources_with_the_core_delay(
+    step_graph: tuple[TorchSeparator, Path], tmp_path: Path
+) -> None:
+    """--aligned: whole calls only (the last block padded), the core's delay, and the written
+    sources are the same as without it, cut to the input's length."""
+    model, path = step_graph
+    x = _mix(3001)  # not a whole number of 16-sample calls: the last block is padded
+    wav = tmp_path / "talk.wav"
+    sf.write(wav, x, 8000, subtype="FLOAT")
+    rep = tmp_path / "r.json"
+    code, _, stderr = _invoke(
+        "stream", wav, "--model", path, "--no-pace", "--no-rescale", "-o", tmp_path / "o",
+        "--aligned", "--report", rep,
+    )  # fmt: skip
+    assert code == 0, stderr
+    want = _aligned_stream(path, x)
+    for i, name in enumerate(("s1", "s2")):
+        got, _ = sf.read(tmp_path / "o" / "talk" / f"{name}.wav", dtype="float32")
+        assert got.shape == (3001,)
+        np.testing.assert_allclose(got, want[i], atol=1e-6)
+    summary = json.loads(rep.read_text())
+    assert summary["algorithmic_latency_ms"] == pytest.approx(1000 * model.stream_core_delay / 8000)
+    code, _, stderr = _invoke("stream", wav, "--model", path, "--aligned", "--block-ms", "3")
+    assert code == 1 and "multiple of 2 ms" in stderr
+
+
 def test_stdin_pcm_and_resampling(step_graph: tuple[TorchSeparator, Path], tmp_path: Path) -> None:
     _, path = step_graph
     pcm = (np.clip(_mix(4000, seed=1), -1, 1) * 32767).astype("<i2")

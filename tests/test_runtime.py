@@ -115,6 +115,26 @@ def test_stream_equals_offline_causal_model(
     assert np.abs(got[..., d : d + edge] - want[..., :edge]).max() <= 1e-4
 
 
+@pytest.mark.parametrize("name", ["cln", "edge-fixed"])
+def test_aligned_session_has_the_core_delay_and_the_same_output(
+    graphs: dict[str, tuple[TorchSeparator, Path]], name: str
+) -> None:
+    """Whole calls only: the delay drops to the core's own, and the output is the same offline
+    output, ``k * hop - 1`` samples sooner; a partial call is refused."""
+    model, path = graphs[name]
+    session = StreamingSession(path, aligned=True)
+    step = session.step_samples
+    assert session.delay == model.stream_core_delay < StreamingSession(path).delay
+    x = noise(20 * step, n_chan=1, seed=3)
+    got = stream(session, x, [step, 3 * step, 2 * step])
+    d = session.delay
+    assert got.shape == (2, 1, x.shape[-1] + d) and np.abs(got[..., :d]).max() == 0
+    padded = np.concatenate([x, np.zeros((1, step), np.float32)], axis=-1)
+    np.testing.assert_allclose(got[..., d:], offline(model, padded)[..., : x.shape[-1]], atol=1e-4)
+    with pytest.raises(ValueError, match=f"multiple of {step}"):
+        StreamingSession(path, aligned=True).push(x[:, : step + 1])
+
+
 def test_hops_per_step_of_a_dynamic_graph_is_free(
     graphs: dict[str, tuple[TorchSeparator, Path]],
 ) -> None:

@@ -11,6 +11,12 @@ as it was given, ``delay`` samples late::
 with ``delay = stream_core_delay + hops_per_step * stream_hop - 1`` (the core's own delay, plus
 the wait for a full call). ``flush()`` ends the stream and returns the last ``delay`` samples,
 so ``concat(push outputs, flush())[..., delay:]`` is the offline output, sample for sample.
+
+A session made with ``aligned=True`` takes only whole calls (pushes of a multiple of
+``hops_per_step * stream_hop`` samples, as an audio callback with that period delivers them) and
+has ``delay = stream_core_delay``: each push's output is then computed entirely from that push,
+nothing waits for the next one, and the output plays ``hops_per_step * stream_hop - 1`` samples
+sooner (7.9 ms for the bundled 8 kHz models at 4 hops per call).
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ class StreamingSession:
     """One stream of ``n_channels`` channels (each separated independently) through ``model``.
 
     ``hops_per_step``: hops per graph call (default: the graph's own; a graph exported with
-    fixed hops takes only that). Calls on large pushes take at most ``max_call_hops`` hops
+    fixed hops takes only that). ``aligned``: pushes of whole calls only, for the core's delay
+    alone (see the module's docstring). Calls on large pushes take at most ``max_call_hops`` hops
     each, so memory stays bounded whatever the push. ``call_seconds`` and ``call_hops`` record
     the wall-clock compute time and the hops of each graph call, for latency reports.
 
@@ -42,6 +49,7 @@ class StreamingSession:
         hops_per_step: int | None = None,
         max_call_hops: int = 500,
         threads: int = 1,
+        aligned: bool = False,
     ) -> None:
         self.model = model if isinstance(model, Model) else Model(model, threads=threads)
         info = self.model.info
@@ -66,7 +74,8 @@ class StreamingSession:
         self.max_call_samples = (
             self.step_samples * max(1, max_call_hops // k) if info.dynamic_hops else 0
         )
-        self.delay = info.stream_delay(k)
+        self.aligned = aligned
+        self.delay = info.stream_core_delay if aligned else info.stream_delay(k)
         self.sample_rate = info.sample_rate
         self.n_src = info.n_src
         self.source_names = info.source_names
@@ -108,6 +117,11 @@ class StreamingSession:
         if x.ndim != 2 or x.shape[0] != self.n_channels:
             want = "(n,) or (1, n)" if self.n_channels == 1 else f"({self.n_channels}, n)"
             raise ValueError(f"expected a chunk of shape {want}, got {np.shape(chunk)}")
+        if self.aligned and x.shape[1] % self.step_samples:
+            raise ValueError(
+                f"an aligned session takes whole calls: pushes of a multiple of "
+                f"{self.step_samples} samples, got {x.shape[1]}"
+            )
         if not np.isfinite(x).all():
             raise ValueError("chunk contains NaN or Inf samples")
         self.n_pushed += x.shape[1]
@@ -123,7 +137,10 @@ class StreamingSession:
     def flush(self) -> np.ndarray:
         """End the stream: the output of its last ``delay`` samples (zeros pushed after them)."""
         mono = self._mono
-        tail = self.push(np.zeros((self.n_channels, self.delay), np.float32))
+        n = self.delay
+        if self.aligned:  # whole calls: the zeros that follow, rounded up, then cut
+            n = -(-n // self.step_samples) * self.step_samples
+        tail = self.push(np.zeros((self.n_channels, n), np.float32))[..., : self.delay]
         self._closed = True
         return tail[:, 0] if mono else tail
 
