@@ -346,7 +346,7 @@ def test_progress_is_drawn_by_the_writer_after_outputs(
     import threading
 
     from edgesep.audio import AtomicWriter
-    from edgesep.cli.stream import OutputWriter
+    from edgesep.cli.stream_io import OutputWriter
 
     _, path = step_graph
     s = StreamingSession(path)
