@@ -2,11 +2,11 @@
 
 Input arrives block by block as a live source delivers it: block ``i`` is complete at
 ``arrival_i`` = (samples up to its end) / rate after the start. Its push must finish within the
-*deadline* ``D`` of that, by default one block duration (before the next block is complete, as
+*deadline* ``T`` of that, by default one block duration (before the next block is complete, as
 in a double-buffered sound card); a later finish is a *deadline miss*: a live output would have
 a gap. Its *response time* is ``finish_i - arrival_i`` (a push waiting behind a late one
-included). An output played at a fixed delay is due ``D`` after its block arrived, so the delay
-from input to played output is the algorithmic latency + one block + ``D``: a longer deadline
+included). An output played at a fixed delay is due ``T`` after its block arrived, so the delay
+from input to played output is the algorithmic latency + one block + ``T``: a longer deadline
 (an output jitter buffer, as extra periods of a sound card) buys robustness with latency. One
 run gives the misses at every deadline (``misses_by_deadline_ms``), since the pushes do not
 depend on it. Two clocks:
