@@ -62,7 +62,7 @@ def test_file_is_streamed_to_aligned_sources(
     rep = tmp_path / "r.json"
     code, stdout, stderr = _invoke(
         "stream", wav, "--model", path, "--no-pace", "--no-rescale", "-o", tmp_path / "o",
-        "--report", rep, "--deadline-ms", "5",
+        "--report", rep, "--deadline-ms", "5", "--unaligned",
     )  # fmt: skip
     assert code == 0, stderr
     assert "deadline misses" in stdout and "algorithmic latency" in stdout
@@ -83,8 +83,9 @@ def test_file_is_streamed_to_aligned_sources(
 def test_aligned_stream_writes_the_same_sources_with_the_core_delay(
     step_graph: tuple[TorchSeparator, Path], tmp_path: Path
 ) -> None:
-    """--aligned: whole calls only (the last block padded), the core's delay, and the written
-    sources are the same as without it, cut to the input's length."""
+    """Blocks of whole calls (the default) stream aligned: the last block padded, the core's
+    delay, a deadline of two blocks, and the same written sources as unaligned, cut to the
+    input's length. Blocks that are not whole calls stream unaligned, unless --aligned asks."""
     model, path = step_graph
     x = _mix(3001)  # not a whole number of 16-sample calls: the last block is padded
     wav = tmp_path / "talk.wav"
@@ -92,7 +93,7 @@ def test_aligned_stream_writes_the_same_sources_with_the_core_delay(
     rep = tmp_path / "r.json"
     code, _, stderr = _invoke(
         "stream", wav, "--model", path, "--no-pace", "--no-rescale", "-o", tmp_path / "o",
-        "--aligned", "--report", rep,
+        "--report", rep,
     )  # fmt: skip
     assert code == 0, stderr
     want = _aligned_stream(path, x)
@@ -101,7 +102,17 @@ def test_aligned_stream_writes_the_same_sources_with_the_core_delay(
         assert got.shape == (3001,)
         np.testing.assert_allclose(got, want[i], atol=1e-6)
     summary = json.loads(rep.read_text())
-    assert summary["algorithmic_latency_ms"] == pytest.approx(1000 * model.stream_core_delay / 8000)
+    core_ms = 1000 * model.stream_core_delay / 8000
+    assert summary["algorithmic_latency_ms"] == pytest.approx(core_ms)
+    assert summary["deadline_ms"] == pytest.approx(4.0)  # two 2-ms blocks
+    assert summary["playback_latency_ms"] == pytest.approx(core_ms + 2.0 + 4.0)
+    code, _, stderr = _invoke(
+        "stream", wav, "--model", path, "--no-pace", "-o", tmp_path / "o3", "--block-ms", "3",
+        "--report", rep,
+    )  # fmt: skip
+    assert code == 0, stderr
+    unaligned = StreamingSession(path).delay
+    assert json.loads(rep.read_text())["algorithmic_latency_ms"] == 1000 * unaligned / 8000
     code, _, stderr = _invoke("stream", wav, "--model", path, "--aligned", "--block-ms", "3")
     assert code == 1 and "multiple of 2 ms" in stderr
 

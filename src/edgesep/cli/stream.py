@@ -4,9 +4,10 @@ The input is a file (read block by block), raw PCM on stdin (``-``), or the micr
 (``--mic``, through sounddevice when it is installed and an input device exists). Blocks are
 pushed at real time (``--no-pace``: as fast as possible, with the real-time schedule simulated)
 into the torch-free :class:`~edgesep.runtime.StreamingSession`; the sources are written aligned
-with the input (the stream's delay removed) at the input's rate, and the run reports per-hop
+with the input (the stream's delay removed) at the input's rate. Blocks of whole graph calls
+(the default) stream *aligned*, delayed by the core's delay alone. The run reports per-hop
 compute p50/p99, total latency (algorithmic + compute), each block's response time, and the
-deadline misses: at ``--deadline-ms`` (default one block) and at a ladder of other deadlines,
+deadline misses: at ``--deadline-ms`` (default two blocks) and at a ladder of other deadlines,
 each with the playback latency it implies (algorithmic + block + deadline).
 """
 
@@ -161,18 +162,19 @@ def stream(
         ),
     ] = 0,
     aligned: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            "--aligned",
-            help="Push whole graph calls only: the delay is the core's own (2 ms for the "
-            "bundled models instead of 9.875 ms); the last block is padded with zeros.",
+            "--aligned/--unaligned",
+            help="Aligned: whole graph calls only, the delay is the core's own (2 ms for the "
+            "bundled models instead of 9.875 ms) and the last block is padded with zeros. "
+            "Default: aligned when the block is a whole number of calls.",
         ),
-    ] = False,
+    ] = None,
     deadline_ms: Annotated[
         float | None,
         typer.Option(
             help="Time each block's output has after the block arrived before it counts as a "
-            "miss (default: one block). Longer is an output jitter buffer: it adds to the "
+            "miss (default: two blocks). Longer is an output jitter buffer: it adds to the "
             "playback latency what it allows in stalls."
         ),
     ] = None,
@@ -199,15 +201,20 @@ def stream(
             in_rate, n_chan, total = meta.sample_rate, meta.n_channels, meta.n_frames
         else:
             in_rate, total = rate, None
-        session = StreamingSession(net, n_chan, hops_per_step=hops_per_step, aligned=aligned)
+        session = StreamingSession(net, n_chan, hops_per_step=hops_per_step)
         block = session.step_samples
         if block_ms is not None:
             block = max(1, round(block_ms * session.sample_rate / 1000))
-        if aligned and block % session.step_samples:
+        whole = block % session.step_samples == 0
+        if aligned and not whole:
             fail(
                 f"--aligned pushes whole calls: --block-ms must be a multiple of "
                 f"{1000 * session.step_samples / session.sample_rate:g} ms"
             )
+        if aligned or (aligned is None and whole):
+            session = StreamingSession(net, n_chan, hops_per_step=hops_per_step, aligned=True)
+        if deadline_ms is None:  # two blocks: see docs/RUNTIME.md, "playback latency"
+            deadline_ms = 2000.0 * block / session.sample_rate
         in_block = max(1, round(block * in_rate / session.sample_rate))
         if source is None:
             blocks = mic_blocks(rate, channels, in_block, seconds)
