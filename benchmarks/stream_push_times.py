@@ -29,6 +29,7 @@ import numpy as np
 import edgesep.cli.stream as cli_stream
 from edgesep.cli.main import main as edgesep_main
 from edgesep.runtime.pauses import pause_summary, start_probes, stop_probes
+from edgesep.runtime.realtime import DEADLINES_MS
 
 
 def main() -> None:
@@ -51,8 +52,8 @@ def main() -> None:
 
     cli_stream.RealtimeRunner = KeptRunner  # type: ignore[misc]
     sys.argv = ["edgesep", "stream", *argv[cut + 1 :]]
-    tmp = Path(tempfile.mkdtemp(prefix="pauses-"))
-    probes = start_probes(1e6, 1.5e-3, tmp) if args.pauses else None
+    tmp = tempfile.TemporaryDirectory(prefix="pauses-")
+    probes = start_probes(1e6, 1.5e-3, Path(tmp.name)) if args.pauses else None
     t0, ru0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
     try:
         edgesep_main()
@@ -61,6 +62,7 @@ def main() -> None:
             raise
     finally:
         pauses = pause_summary(stop_probes(probes), time.perf_counter() - t0) if probes else {}
+        tmp.cleanup()
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     report = runners[-1].report
     wall, cpu = np.array(report.push_ms), np.array(report.push_cpu_ms)
@@ -104,7 +106,7 @@ def attribute(runner: Any, pauses: dict[str, Any]) -> dict[str, Any]:
         return bool(((spans[:, 0] < finish[i]) & (spans[:, 1] > arrival[i])).any())
 
     out = {}
-    for d in sorted({rep.deadline_ms, *map(float, rep.summary()["misses_by_deadline_ms"])}):
+    for d in sorted({rep.deadline_ms, *DEADLINES_MS}):
         missed = np.flatnonzero(response > float(d) / 1e3 + 1e-9)
         out[f"{float(d):g}"] = [len(missed), sum(paused(int(i)) for i in missed)]
     return {"misses_in_machine_pauses_by_deadline_ms": out, "probes": pauses}
