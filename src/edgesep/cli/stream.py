@@ -201,18 +201,19 @@ def stream(
             in_rate, n_chan, total = meta.sample_rate, meta.n_channels, meta.n_frames
         else:
             in_rate, total = rate, None
-        sr, step = (
-            net.info.sample_rate,
-            (hops_per_step or net.info.hops_per_step) * net.info.stream_hop,
-        )
-        block = step if block_ms is None else max(1, round(block_ms * sr / 1000))
-        if aligned and block % step:
+        # a first session checks the graph streams and gives its call size
+        session = StreamingSession(net, n_chan, hops_per_step=hops_per_step)
+        block = session.step_samples
+        if block_ms is not None:
+            block = max(1, round(block_ms * session.sample_rate / 1000))
+        whole = block % session.step_samples == 0
+        if aligned and not whole:
             fail(
                 f"--aligned pushes whole calls: --block-ms must be a multiple of "
-                f"{1000 * step / sr:g} ms"
+                f"{1000 * session.step_samples / session.sample_rate:g} ms"
             )
-        aligned = block % step == 0 if aligned is None else aligned
-        session = StreamingSession(net, n_chan, hops_per_step=hops_per_step, aligned=aligned)
+        if aligned or (aligned is None and whole):
+            session = StreamingSession(net, n_chan, hops_per_step=hops_per_step, aligned=True)
         if deadline_ms is None:  # two blocks: see docs/RUNTIME.md, "playback latency"
             deadline_ms = 2000.0 * block / session.sample_rate
         in_block = max(1, round(block * in_rate / session.sample_rate))
