@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import scipy.signal as sps
 import torch
 from torch.utils.data import Dataset
 
 from edgesep.data.augment import AugmentConfig, augment
 from edgesep.data.corpus import Utterance, load_corpus
+from edgesep.data.rooms import load_room_bank
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,10 @@ class DynamicMixConfig:
     mix_rms_db: tuple[float, float] = (-35.0, -15.0)
     epoch_size: int = 4000
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # simulated rooms (edgesep.data.rooms): with probability p_room all sources of an example
+    # talk in one room; the mixture is reverberant, the targets are direct path + early echoes
+    rooms: str = ""
+    p_room: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,13 @@ class DynamicMixDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
                 f"the pools hold {n_speakers}"
             )
         self.n_samples = round(cfg.segment_seconds * cfg.sample_rate)
+        if not 0.0 <= cfg.p_room <= 1.0:
+            raise ValueError(f"p_room must be in [0, 1], got {cfg.p_room}")
+        if cfg.p_room > 0 and not cfg.rooms:
+            raise ValueError("p_room > 0 needs a room bank: set data.rooms (edgesep data rooms)")
+        self.rooms = (
+            load_room_bank(cfg.rooms, cfg.sample_rate, cfg.n_src) if cfg.p_room > 0 else None
+        )
 
     def __len__(self) -> int:
         return self.cfg.epoch_size
@@ -123,16 +136,32 @@ class DynamicMixDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         used: set[str] = set()
         speakers = []
-        sources = []
-        for k in range(self.cfg.n_src):
+        dry = []
+        for _ in range(self.cfg.n_src):
             x, speaker = self._source(rng, used)
             used.add(speaker)
             speakers.append(speaker)
+            dry.append(x)
+        heard = dry  # what the microphone picks up of each source
+        if self.rooms is not None and rng.random() < self.cfg.p_room:
+            r = int(rng.integers(len(self.rooms)))
+            n = self.n_samples
+            heard = [
+                sps.fftconvolve(x, h)[:n]
+                for x, h in zip(dry, self.rooms.reverberant[r], strict=False)
+            ]
+            dry = [
+                sps.fftconvolve(x, h)[:n] for x, h in zip(dry, self.rooms.early[r], strict=False)
+            ]
+        sources = []
+        mics = []
+        for k, (x, m) in enumerate(zip(dry, heard, strict=True)):
             rms = np.sqrt(np.mean(x**2)) + 1e-8
             level = 0.0 if k == 0 else rng.uniform(*self.cfg.level_range_db)
             sources.append(x / rms * 10 ** (level / 20))
+            mics.append(m / rms * 10 ** (level / 20))
         s = np.stack(sources)
-        mix = s.sum(axis=0)
+        mix = np.sum(mics, axis=0)
         gain = 10 ** (rng.uniform(*self.cfg.mix_rms_db) / 20) / (np.sqrt(np.mean(mix**2)) + 1e-8)
         peak = np.abs(mix).max() * gain
         if peak > 0.99:
