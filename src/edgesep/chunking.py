@@ -11,10 +11,18 @@ length of the input, and a file is separated block by block from disk to disk
 Chunks overlap by ``overlap`` samples; in each overlap the earlier chunk fades out and the later
 one fades in with complementary raised-cosine windows (they sum to exactly 1), which hides the
 chunk edges where a non-causal model lacks context.
+
+A model trained with permutation-invariant training may put a speaker on a different output in
+each chunk, and in each channel of a stereo file. With ``reorder`` (the default for models whose
+sources are unnamed: s1, s2, ...) every chunk's channels are first put in the order of its first
+channel, then its sources in the order that best matches the previous chunk over their overlap
+(largest summed normalised correlation), before the cross-fade; so a speaker stays on one output
+for the whole file. Models with named sources (music stems) keep their fixed order.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -26,6 +34,40 @@ import numpy as np
 from edgesep.audio import AtomicWriter, StreamResampler, info, iter_blocks
 
 ChunkFn = Callable[[np.ndarray], np.ndarray]
+
+
+def unnamed_sources(source_names: Sequence[str]) -> bool:
+    """True for the generic names s1..sN of permutation-invariant models (speakers)."""
+    return tuple(source_names) == tuple(f"s{i + 1}" for i in range(len(source_names)))
+
+
+def _best_order(est: np.ndarray, ref: np.ndarray) -> tuple[int, ...]:
+    """The order of ``est``'s sources that best matches ``ref``'s, by summed normalised
+    correlation over every channel (an exhaustive search: S! orders, S is small).
+
+    Shape: est (S, C, n), ref (S, C, n)
+    """
+    e = est.reshape(est.shape[0], -1).astype(np.float64)
+    r = ref.reshape(ref.shape[0], -1).astype(np.float64)
+    e /= np.linalg.norm(e, axis=1, keepdims=True) + 1e-12
+    r /= np.linalg.norm(r, axis=1, keepdims=True) + 1e-12
+    score = r @ e.T  # score[i, j]: reference i against estimate j
+    orders = itertools.permutations(range(est.shape[0]))
+    return max(orders, key=lambda p: sum(score[i, j] for i, j in enumerate(p)))
+
+
+def align_sources(est: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+    """Reorder a chunk's sources, per channel to match channel 0, then all channels together to
+    match ``previous`` (the last chunk's output over the overlap, aligned with ``est``'s head).
+
+    Shape: est (S, C, n), previous (S, C, m) with m <= n, or None -> (S, C, n)
+    """
+    out = est.copy()
+    for c in range(1, est.shape[1]):
+        out[:, c] = est[list(_best_order(est[:, c : c + 1], est[:, :1])), c]
+    if previous is not None and previous.shape[-1]:
+        out = out[list(_best_order(out[..., : previous.shape[-1]], previous))]
+    return out
 
 
 def rescale_to_mixture(est: np.ndarray, mix: np.ndarray) -> np.ndarray:
@@ -69,6 +111,7 @@ class OverlapAdd:
         chunk_seconds: float = 8.0,
         overlap_seconds: float = 1.0,
         rescale: bool = True,
+        reorder: bool = True,
     ) -> None:
         if chunk_seconds <= 0 or overlap_seconds < 0:
             raise ValueError(
@@ -79,6 +122,7 @@ class OverlapAdd:
         self.n_src = int(n_src)
         self.sample_rate = int(sample_rate)
         self.rescale = rescale
+        self.reorder = reorder and self.n_src > 1
         self.align = max(1, int(align))
         sr, a = self.sample_rate, self.align
         self.chunk_frames = max(a, a * round(chunk_seconds * sr / a))
@@ -105,7 +149,10 @@ class OverlapAdd:
         return rescale_to_mixture(est, x) if self.rescale else est
 
     def _crossfade(self, tail: np.ndarray | None, y: np.ndarray) -> np.ndarray:
-        """Fade the previous chunk's raw ``tail`` out and the head of ``y`` in (in place)."""
+        """Put ``y``'s sources in the order of the previous chunk (``reorder``), then fade its
+        raw ``tail`` out and the head of ``y`` in (in place)."""
+        if self.reorder:
+            y = align_sources(y, tail)
         if tail is not None and self.overlap_frames:
             ov = self.overlap_frames
             y[..., :ov] = tail * self.fade_out + y[..., :ov] * self.fade_in
@@ -144,7 +191,7 @@ class OverlapAdd:
         if n_in == pos:
             return
         if tail is None:  # shorter than one chunk: a single call on all of it
-            yield self._run(backlog.get(0, n_in))
+            yield self._crossfade(None, self._run(backlog.get(0, n_in)))
         elif n_in - pos == self.overlap_frames:  # the last chunk ended flush with the input
             yield tail
         else:  # a full-length last chunk flush with the end; only its new part is used

@@ -19,6 +19,7 @@ from edgesep.chunking import (
     rescale_to_mixture,
     separate_array_with,
     separate_file_with,
+    unnamed_sources,
 )
 from edgesep.models.base import Separator
 
@@ -35,6 +36,9 @@ def _frame_hop(model: Separator) -> int:
 class ChunkedSeparator(OverlapAdd):
     """:class:`~edgesep.chunking.OverlapAdd` whose chunks ``model`` computes, in inference mode.
 
+    ``reorder`` (default: when the model's sources are unnamed) keeps each source on one output
+    across chunks and channels (:func:`~edgesep.chunking.align_sources`).
+
     Shape: process blocks (C, n) -> yields (S, C, m); the m add up to the total n exactly.
     """
 
@@ -44,6 +48,7 @@ class ChunkedSeparator(OverlapAdd):
         chunk_seconds: float = 8.0,
         overlap_seconds: float = 1.0,
         rescale: bool = True,
+        reorder: bool | None = None,
     ) -> None:
         self.model = model
         param = next(iter(model.parameters()), None)
@@ -56,6 +61,7 @@ class ChunkedSeparator(OverlapAdd):
             chunk_seconds,
             overlap_seconds,
             rescale,
+            unnamed_sources(model.source_names) if reorder is None else reorder,
         )
 
     def _forward(self, x: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesep.chunking import OverlapAdd, separate_array_with, separate_file_with
+from edgesep.chunking import OverlapAdd, separate_array_with, separate_file_with, unnamed_sources
 from edgesep.runtime.model import Model
 
 
@@ -55,6 +55,7 @@ class Separator:
             self.chunk_seconds,
             self.overlap_seconds,
             self.rescale,
+            reorder=unnamed_sources(info.source_names),
         )
 
     def separate(self, waveform: np.ndarray, sample_rate: int) -> np.ndarray:
