@@ -11,9 +11,7 @@ import math
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 import torch
 import yaml
 from rich.console import Console
@@ -22,36 +20,16 @@ from typer.testing import CliRunner
 
 from edgesep.cli.main import app
 from edgesep.config import replace, to_dict
-from edgesep.data.cards import content_hash, read_card, write_card
+from edgesep.data.cards import read_card
 from edgesep.data.corpus import load_corpus
 from edgesep.data.dynamic import DynamicMixConfig, PoolConfig
 from edgesep.data.mixing import build_mixtures
+from edgesep.data.synth.tones import write_tone_corpus
 from edgesep.models.artifact import load_artifact
 from edgesep.models.artifact import read_card as read_model_card
 from edgesep.train.loop import TrainConfig, train
 
 SR = 8000
-F0 = {"train": (110.0, 170.0, 260.0), "valid": (130.0, 210.0)}
-
-
-def write_tone_corpus(root: Path, seed: int = 0) -> Path:
-    """ROOT/<split>/<speaker>/<utt>.wav of harmonic tones (0.4-0.6 s) plus a data card."""
-    rng = np.random.default_rng(seed)
-    for split, f0s in F0.items():
-        for k, f0 in enumerate(f0s):
-            for u in range(2):
-                n = int(SR * rng.uniform(0.4, 0.6))
-                t = np.arange(n) / SR
-                x = sum(np.sin(2 * np.pi * h * f0 * t) / h for h in (1, 2, 3))
-                x = 0.2 * x + 0.01 * rng.standard_normal(n)
-                path = root / split / f"spk{split}{k}" / f"spk{split}{k}_{u}.wav"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                sf.write(path, x.astype(np.float32), SR, subtype="PCM_16")
-    files = sorted(root.rglob("*.wav"))
-    write_card(
-        root, {"kind": "utterance-corpus", "seed": seed, "content_hash": content_hash(files, root)}
-    )
-    return root
 
 
 @pytest.fixture(scope="module")

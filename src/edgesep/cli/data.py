@@ -58,6 +58,52 @@ def real_speech(
     console.print(f"corpus written to {out} (card: {out / 'card.json'})")
 
 
+@data_app.command("real-voices")
+def real_voices(
+    out: Annotated[Path, typer.Argument(help="Output corpus folder.")],
+    sample_rate: Annotated[int, typer.Option()] = 8000,
+    seed: Annotated[int, typer.Option()] = 0,
+    root: Annotated[Path, typer.Option(help="File-system root the packages are under.")] = Path(
+        "/"
+    ),
+) -> None:
+    """The many-voice real corpus: every Debian voice of docs/DATA.md, cleaned, split by speaker."""
+    from edgesep.data.realvoices import build_voice_corpus
+
+    with user_errors(), progress_callback("collecting voices") as cb:
+        build_voice_corpus(out, sample_rate, seed, root=root, progress=cb)
+    console.print(f"corpus written to {out} (card: {out / 'card.json'})")
+
+
+@data_app.command("rooms")
+def rooms(
+    out: Annotated[Path, typer.Argument(help="Output folder (rooms.npz + card.json).")],
+    n_rooms: Annotated[int, typer.Option(help="Rooms to simulate.")] = 500,
+    sample_rate: Annotated[int, typer.Option()] = 8000,
+    n_src: Annotated[int, typer.Option(help="Talkers per room.")] = 2,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """A bank of simulated shoebox rooms (pyroomacoustics): reverberant and early-echo responses."""
+    from edgesep.data.rooms import build_room_bank
+
+    with user_errors(), progress_callback("simulating rooms") as cb:
+        build_room_bank(out, n_rooms, sample_rate, n_src, seed, progress=cb)
+    console.print(f"{n_rooms} rooms written to {out} (card: {out / 'card.json'})")
+
+
+@data_app.command("smoke")
+def smoke(
+    out: Annotated[Path, typer.Argument(help="Output folder (corpus/ and valid/).")],
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """A tiny tone corpus and validation mixtures for smoke runs (configs/train/smoke-8k.yaml)."""
+    from edgesep.data.synth.tones import build_smoke_data
+
+    with user_errors():
+        build_smoke_data(out, seed=seed)
+    console.print(f"smoke data written to {out}")
+
+
 @data_app.command("mix")
 def mix(
     corpus: Annotated[Path, typer.Argument(help="Utterance corpus folder.")],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -33,4 +34,5 @@ def register(app: typer.Typer) -> None:
             extra = [*(overrides or []), *([f"threads={threads}"] if threads else [])]
             cfg = from_dict(TrainConfig, apply_overrides(load_file(config), extra))
             best = run(cfg, resume=resume, console=console)
-        console.print(f"best model: {best}.safetensors")
+        if os.environ.get("RANK", "0") == "0":  # torchrun: rank 0 speaks for all
+            console.print(f"best model: {best}.safetensors")

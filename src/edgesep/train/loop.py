@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -38,6 +39,14 @@ from edgesep.models.base import Separator
 from edgesep.models.zoo_registry import build
 from edgesep.sysinfo import cpu_description
 from edgesep.train.checkpoint import load_checkpoint, save_checkpoint
+from edgesep.train.distributed import (
+    World,
+    any_rank,
+    barrier,
+    batch_indices,
+    close_world,
+    init_world,
+)
 from edgesep.train.music import load_music_validation, thresholded_sdr_loss, validate_music
 
 
@@ -60,6 +69,8 @@ class TrainConfig:
     grad_clip: float = 5.0
     max_steps: int = 4000
     max_minutes: float = 0.0  # wall-clock limit; 0 = none
+    # limit on the process's CPU time (all threads): fair budgets for runs that share a machine
+    max_cpu_minutes: float = 0.0
     eval_every: int = 250
     checkpoint_minutes: float = 5.0
     lr_patience: int = 2  # evals without improvement before halving the learning rate
@@ -202,10 +213,26 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
         )
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    device = _device(cfg.device)
+    world = init_world(_device(cfg.device))
+    try:
+        return _train(cfg, resume, console, world)
+    finally:
+        close_world(world)
+
+
+def _train(cfg: TrainConfig, resume: bool, console: Console, world: World) -> Path:
+    device = world.device
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model: Separator = build(cfg.model, **cfg.model_overrides).to(device)
+    # DDP averages the gradients of all ranks in backward; every rank starts from rank 0's weights.
+    # Some configs leave a parameter out of the loss (the last TCN block's residual conv when a
+    # skip path makes the mask), which DDP must be told to look for.
+    net: torch.nn.Module = (
+        torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+        if world.distributed
+        else model
+    )
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     dataset: DynamicMixDataset | MusicMixDataset = (
         MusicMixDataset(cfg.music, seed=cfg.seed)
@@ -219,6 +246,7 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
         "lr_bad": 0,
         "lr": cfg.lr,
         "train_seconds": 0.0,
+        "cpu_seconds": 0.0,
         "history": [],
     }
     last = out / "checkpoints" / "last"
@@ -238,7 +266,9 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
         raise FileExistsError(
             f"{out}: holds a previous run; pass --resume or choose another out_dir"
         )
-    (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
+    barrier(world)  # every rank has checked the folder before rank 0 writes to it
+    if world.is_main:
+        (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
     card = run_card(cfg, device)
     valid_sets = (
         load_music_validation(cfg.valid_dirs, cfg.valid_max_items, cfg.valid_seconds)
@@ -246,9 +276,12 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
         else load_validation_sets(cfg.valid_dirs, cfg.valid_max_items)
     )
     segment = cfg.music.segment_seconds if cfg.music else cfg.data.segment_seconds
+    if not world.is_main:
+        console = Console(quiet=True)
+    ranks = f" x {world.size} ranks" if world.distributed else ""
     console.print(
         f"[bold]{cfg.model}[/] {model.n_params():,} params on {device} "
-        f"({cfg.threads} threads), batch {cfg.batch_size} x {segment} s"
+        f"({cfg.threads} threads{ranks}), batch {cfg.batch_size}{ranks} x {segment} s"
     )
 
     stop = {"now": False}
@@ -259,11 +292,18 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
     old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
 
     def checkpoint() -> None:
-        save_checkpoint(last, model, opt, state, card)
+        if world.is_main:
+            save_checkpoint(last, model, opt, state, card)
 
-    steps_per_epoch = len(dataset) // cfg.batch_size
+    steps_per_epoch = len(dataset) // (cfg.batch_size * world.size)
+    if steps_per_epoch < 1:
+        raise ValueError(
+            f"data.epoch_size ({len(dataset)}) is smaller than one step of {world.size} ranks x "
+            f"batch_size {cfg.batch_size}"
+        )
     t_last_ckpt = time.time()
     t_start = time.time() - state["train_seconds"]
+    t_cpu_start = time.process_time() - state.get("cpu_seconds", 0.0)
     progress = Progress(
         TextColumn("[bold]train"),
         BarColumn(),
@@ -274,17 +314,22 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
     )
     done_reason = "max_steps"
     try:
-        with (out / "log.jsonl").open("a") as log, progress:
+        log_path = out / "log.jsonl" if world.is_main else Path(os.devnull)
+        with log_path.open("a") as log, progress:
             task = progress.add_task("", total=cfg.max_steps, completed=state["step"])
             while state["step"] < cfg.max_steps and not stop["now"]:
                 epoch, offset = divmod(state["step"], steps_per_epoch)
                 dataset.set_epoch(epoch)
-                sampler = range(offset * cfg.batch_size, steps_per_epoch * cfg.batch_size)
+                sampler = [
+                    i
+                    for k in range(offset, steps_per_epoch)
+                    for i in batch_indices(k, cfg.batch_size, world)
+                ]
                 loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler)
                 for mix, ref in loader:
                     if cfg.music:  # (B, C, T) -> (B, S, C, T), stems in a fixed order
                         loss = train_step(
-                            model,
+                            cast(Separator, net),
                             opt,
                             mix.to(device),
                             ref.to(device),
@@ -293,9 +338,12 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
                             mono=False,
                         )
                     else:
-                        loss = train_step(model, opt, mix.to(device), ref.to(device), cfg.grad_clip)
+                        loss = train_step(
+                            cast(Separator, net), opt, mix.to(device), ref.to(device), cfg.grad_clip
+                        )
                     state["step"] += 1
                     state["train_seconds"] = time.time() - t_start
+                    state["cpu_seconds"] = time.process_time() - t_cpu_start
                     progress.update(
                         task,
                         completed=state["step"],
@@ -305,21 +353,27 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
                     log.write(json.dumps({**line, "time": round(time.time(), 1)}) + "\n")
                     if state["step"] % 50 == 0:
                         log.flush()  # so the run can be watched (tail -f log.jsonl)
-                    time_up = bool(cfg.max_minutes) and (
-                        state["train_seconds"] > cfg.max_minutes * 60
+                    time_up = (
+                        bool(cfg.max_minutes) and state["train_seconds"] > cfg.max_minutes * 60
+                    ) or (
+                        bool(cfg.max_cpu_minutes)
+                        and state["cpu_seconds"] > cfg.max_cpu_minutes * 60
                     )
+                    # every rank stops at the same step: time and signals are shared
+                    time_up = any_rank(time_up, world)
+                    stop["now"] = any_rank(stop["now"], world)
                     # the last weights of a run are always validated, whatever ends it
                     last_step = time_up or state["step"] == cfg.max_steps
                     if state["step"] % cfg.eval_every == 0 or last_step:
                         _evaluate_and_keep(
-                            model, opt, cfg, state, valid_sets, out, card, console, log
+                            model, opt, cfg, state, valid_sets, out, card, console, log, world
                         )
                         checkpoint()
                         t_last_ckpt = time.time()
                         if state["bad_evals"] >= cfg.early_stop_patience:
                             done_reason = "early_stop"
                             stop["now"] = True
-                    elif time.time() - t_last_ckpt > cfg.checkpoint_minutes * 60:
+                    elif any_rank(time.time() - t_last_ckpt > cfg.checkpoint_minutes * 60, world):
                         checkpoint()
                         t_last_ckpt = time.time()
                     if time_up:
@@ -350,6 +404,7 @@ def _evaluate_and_keep(
     card: dict[str, Any],
     console: Console,
     log: Any,
+    world: World,
 ) -> None:
     device = next(model.parameters()).device
     validator = validate_music if cfg.music else validate
@@ -359,6 +414,7 @@ def _evaluate_and_keep(
         "valid": scores,
         "lr": state["lr"],
         "minutes": round(state["train_seconds"] / 60, 2),
+        "cpu_minutes": round(state.get("cpu_seconds", 0.0) / 60, 2),
     }
     state["history"].append(entry)
     log.write(json.dumps(entry) + "\n")
@@ -372,7 +428,8 @@ def _evaluate_and_keep(
             "training": {**card["training"], **progress},
             "metrics": {("valid_usdr_db" if cfg.music else "valid_si_snri_db"): scores},
         }
-        save_artifact(model, out / "best", best_card)
+        if world.is_main:
+            save_artifact(model, out / "best", best_card)
     else:
         state["bad_evals"] += 1
         state["lr_bad"] += 1
