@@ -3,8 +3,8 @@
 Named configs:
 
 - ``sudormrf-small``: the paper's 0.25x model (R=4 U-ConvBlocks, N=512 bases of 21 samples hop
-  10, B=128, H=512, depth 4): 0.78 M params (the paper: 13.4 dB SI-SNRi on WSJ0-2mix at ~0.8 M);
-- ``sudormrf-tiny``: half the encoder bases and three quarters of the hidden channels, 0.37 M;
+  10, B=128, H=512, depth 4): 825 k params (the paper: 13.4 dB SI-SNRi on WSJ0-2mix at ~0.8 M);
+- ``sudormrf-tiny``: half the encoder bases and three quarters of the hidden channels, 564 k;
 - ``sudormrf-test``: for tests.
 
 Most of the work runs on sequences downsampled 2-16x, so a second of 8 kHz audio costs fewer
