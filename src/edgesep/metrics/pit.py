@@ -41,12 +41,32 @@ def reorder(est: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
     return torch.gather(est, 1, index)
 
 
-def pit_si_snr_loss(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """Negative uPIT SI-SNR averaged over batch: the Conv-TasNet training objective.
+def capped_si_snr(est: torch.Tensor, ref: torch.Tensor, cap_db: float) -> torch.Tensor:
+    """SI-SNR with a soft ceiling: ``10 log10(|t|^2 / (|e|^2 + tau |t|^2))``, tau = 10^(-cap/10).
+
+    It tends to ``cap_db`` as the error vanishes, so examples already separated well stop
+    dominating the gradient and the hard ones get it (Wisdom et al., "Unsupervised sound
+    separation using mixture invariant training", NeurIPS 2020: the thresholded SNR loss).
+
+    Shape: (..., T), (..., T) -> (...)
+    """
+    from edgesep.metrics.sisnr import EPS
+
+    est = est - est.mean(dim=-1, keepdim=True)
+    ref = ref - ref.mean(dim=-1, keepdim=True)
+    target = (est * ref).sum(-1, keepdim=True) / (ref.pow(2).sum(-1, keepdim=True) + EPS) * ref
+    t, e = target.pow(2).sum(-1), (est - target).pow(2).sum(-1)
+    return 10 * torch.log10(t / (e + 10 ** (-cap_db / 10) * t + EPS) + EPS)
+
+
+def pit_si_snr_loss(est: torch.Tensor, ref: torch.Tensor, cap_db: float = 0.0) -> torch.Tensor:
+    """Negative uPIT SI-SNR averaged over batch: the Conv-TasNet training objective; with
+    ``cap_db`` > 0 the capped SI-SNR of :func:`capped_si_snr`.
 
     Shape: est, ref (B, S, T) -> scalar
     """
     from edgesep.metrics.sisnr import si_snr
 
-    _, best = best_permutation(est, ref, si_snr)
+    metric: PairwiseMetric = si_snr if cap_db <= 0 else (lambda e, r: capped_si_snr(e, r, cap_db))
+    _, best = best_permutation(est, ref, metric)
     return -best.mean()

@@ -48,6 +48,7 @@ from edgesep.train.distributed import (
     init_world,
 )
 from edgesep.train.music import load_music_validation, thresholded_sdr_loss, validate_music
+from edgesep.train.schedule import scheduled_lr
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,10 @@ class TrainConfig:
     eval_every: int = 250
     checkpoint_minutes: float = 5.0
     lr_patience: int = 2  # evals without improvement before halving the learning rate
+    lr_schedule: str = "plateau"  # plateau (halve on plateaus) | cosine (to min_lr at max_steps)
+    warmup_steps: int = 0
+    min_lr: float = 0.0
+    snr_cap_db: float = 0.0  # > 0: the capped (thresholded) SI-SNR loss
     early_stop_patience: int = 6  # evals without improvement before stopping
     valid_max_items: int = 0  # 0 = all
 
@@ -222,6 +227,13 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
 
 def _train(cfg: TrainConfig, resume: bool, console: Console, world: World) -> Path:
     device = world.device
+    scheduled_lr(0, cfg.lr, cfg.lr_schedule, cfg.warmup_steps, cfg.max_steps, cfg.min_lr)  # checks
+
+    def pit_loss(
+        model: Separator, mix: torch.Tensor, ref: torch.Tensor, est: torch.Tensor
+    ) -> torch.Tensor:
+        return pit_si_snr_loss(est, ref, cfg.snr_cap_db)
+
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model: Separator = build(cfg.model, **cfg.model_overrides).to(device)
@@ -339,9 +351,15 @@ def _train(cfg: TrainConfig, resume: bool, console: Console, world: World) -> Pa
                         )
                     else:
                         loss = train_step(
-                            cast(Separator, net), opt, mix.to(device), ref.to(device), cfg.grad_clip
+                            cast(Separator, net),
+                            opt,
+                            mix.to(device),
+                            ref.to(device),
+                            cfg.grad_clip,
+                            pit_loss,
                         )
                     state["step"] += 1
+                    _set_lr(opt, cfg, state)
                     state["train_seconds"] = time.time() - t_start
                     state["cpu_seconds"] = time.process_time() - t_cpu_start
                     progress.update(
@@ -394,6 +412,18 @@ def _train(cfg: TrainConfig, resume: bool, console: Console, world: World) -> Pa
     return out / "best"
 
 
+def _set_lr(opt: torch.optim.Optimizer, cfg: TrainConfig, state: dict[str, Any]) -> None:
+    """The next step's learning rate: the schedule's, times the plateau halvings so far."""
+    base = scheduled_lr(
+        state["step"], cfg.lr, cfg.lr_schedule, cfg.warmup_steps, cfg.max_steps, cfg.min_lr
+    )
+    lr = base * state.get("lr_scale", 1.0)
+    if cfg.lr_schedule != "plateau" or cfg.warmup_steps:
+        state["lr"] = lr
+        for group in opt.param_groups:
+            group["lr"] = lr
+
+
 def _evaluate_and_keep(
     model: Separator,
     opt: torch.optim.Optimizer,
@@ -433,8 +463,9 @@ def _evaluate_and_keep(
     else:
         state["bad_evals"] += 1
         state["lr_bad"] += 1
-        if state["lr_bad"] >= cfg.lr_patience:
+        if state["lr_bad"] >= cfg.lr_patience and cfg.lr_schedule == "plateau":
             state["lr"] /= 2
+            state["lr_scale"] = state.get("lr_scale", 1.0) / 2
             state["lr_bad"] = 0
             for group in opt.param_groups:
                 group["lr"] = state["lr"]
