@@ -15,6 +15,10 @@ bash scripts/install_speech_packages.sh
 # every real voice: 42 train / 4 valid / 10 test speakers
 [ -d "$DATA/voices8k" ] || $EDGESEP data real-voices "$DATA/voices8k" --seed 0
 [ -d "$DATA/rooms8k" ] || $EDGESEP data rooms "$DATA/rooms8k" --n-rooms 400 --seed 0
+# Kokoro-82M speech of 150 blended timbres (~1.7 h of audio; about 1 h on 2 idle cores, resumable:
+# rerun the script after an interruption and it goes on where it stopped)
+bash scripts/install_kokoro.sh
+[ -d "$DATA/kokoro8k" ] || $EDGESEP data kokoro "$DATA/kokoro8k" --n-train 150 --utts 6 --threads 2
 mixset() { [ -d "$DATA/mix8k/$2" ] || $EDGESEP data mix "$DATA/$1" "$DATA/mix8k/$2" "${@:3}"; }
 mixset speech8k-synth synth-valid --split valid --n 100 --seed 1
 mixset speech8k-real real-valid --split valid --n 40 --seed 2

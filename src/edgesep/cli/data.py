@@ -91,6 +91,30 @@ def rooms(
     console.print(f"{n_rooms} rooms written to {out} (card: {out / 'card.json'})")
 
 
+@data_app.command("kokoro")
+def kokoro(
+    out: Annotated[Path, typer.Argument(help="Output corpus folder.")],
+    n_train: Annotated[int, typer.Option(help="Training timbres (speakers).")] = 150,
+    n_valid: Annotated[int, typer.Option(help="Validation timbres.")] = 0,
+    utts: Annotated[int, typer.Option(help="Utterances per timbre.")] = 6,
+    sample_rate: Annotated[int, typer.Option()] = 8000,
+    seed: Annotated[int, typer.Option()] = 0,
+    threads: Annotated[int, typer.Option(help="ONNX Runtime threads.")] = 1,
+    cache_dir: Annotated[Path, typer.Option(help="Where the model is assembled.")] = Path(
+        "data/cache"
+    ),
+) -> None:
+    """Kokoro-82M speech of many blended timbres (scripts/install_kokoro.sh); resumable."""
+    from edgesep.data.synth.kokoro import generate_kokoro_corpus
+
+    counts = {k: v for k, v in (("train", n_train), ("valid", n_valid)) if v > 0}
+    with user_errors(), progress_callback("synthesising (Kokoro)") as cb:
+        generate_kokoro_corpus(
+            out, counts, utts, sample_rate, seed, cache_dir, threads=threads, progress=cb
+        )
+    console.print(f"corpus written to {out} (card: {out / 'card.json'})")
+
+
 @data_app.command("smoke")
 def smoke(
     out: Annotated[Path, typer.Argument(help="Output folder (corpus/ and valid/).")],

@@ -12,7 +12,7 @@ process then gives the same samples, which is how :mod:`edgesep.data.synth.speec
 reproducible.
 
 References: eSpeak NG ``speak_lib.h`` (espeak_Initialize, espeak_SetVoiceByName,
-espeak_SetParameter, espeak_Synth).
+espeak_SetParameter, espeak_Synth, espeak_TextToPhonemes).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_DONT_EXIT = 0x8000
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
+_IPA = 0x02  # espeakPHONEMES_IPA
 _PARAM = {"rate": 1, "volume": 2, "pitch": 3, "range": 4}
 _CALLBACK = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
@@ -94,6 +95,12 @@ class ESpeak:
         self._set_seed = getattr(lib, "espeak_ng_SetRandSeed", None)
         if self._set_seed is not None:
             self._set_seed.argtypes = [ctypes.c_long]
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        lib.espeak_TextToPhonemes.argtypes = [
+            ctypes.POINTER(ctypes.c_char_p),
+            ctypes.c_int,
+            ctypes.c_int,
+        ]
         self._variants = frozenset(self.variants())
         self._lib = lib
 
@@ -104,6 +111,19 @@ class ESpeak:
     def variants(self) -> list[str]:
         """Voice variants (timbres) such as m1..m7, f1..f5, klatt."""
         return sorted(p.name for p in (self.data_dir / "voices" / "!v").iterdir() if p.is_file())
+
+    def phonemes(self, text: str, language: str = "en") -> str:
+        """``text`` in IPA as eSpeak NG's dictionary and rules read it, clause by clause."""
+        with self._lock:
+            if self._lib.espeak_SetVoiceByName(language.encode()) != 0:
+                raise ESpeakError(f"eSpeak NG has no voice {language!r}")
+            buf = ctypes.c_char_p(text.encode("utf-8"))
+            out = []
+            while buf.value:
+                ipa = self._lib.espeak_TextToPhonemes(ctypes.byref(buf), _CHARS_UTF8, _IPA)
+                if ipa:
+                    out.append(ipa.decode("utf-8").strip())
+            return " ".join(p for p in out if p)
 
     def synth(
         self,
