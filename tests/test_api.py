@@ -1,4 +1,4 @@
-"""The small public API: edgesep.load_model, list_models, separate."""
+"""The small public API: edgesep.load_model, create_model, list_models, separate."""
 
 from __future__ import annotations
 
@@ -41,3 +41,12 @@ def test_load_model_from_path_and_separate(artifact: Path) -> None:
 def test_untrained_config_name_is_refused() -> None:
     with pytest.raises(ValueError, match="without trained weights"):
         edgesep.load_model("convtasnet-tiny")
+
+
+def test_create_model_builds_any_config_untrained_with_overrides() -> None:
+    model = edgesep.create_model("convtasnet-paper")
+    assert model.n_params() == 5_050_545  # the paper's count
+    three = edgesep.create_model("sudormrf-test", n_src=3)
+    assert three.n_src == 3 and three(torch.zeros(1, 1, 800)).shape == (1, 3, 1, 800)
+    with pytest.raises(KeyError, match="convtasnet-tiny"):
+        edgesep.create_model("convtasnet-tiniest")

@@ -1,6 +1,7 @@
 """edgesep: audio source separation for edge devices.
 
-Public API: :func:`load_model`, :func:`list_models`, :func:`separate`, ``__version__``.
+Public API: :func:`load_model`, :func:`create_model`, :func:`list_models`, :func:`separate`,
+``__version__``.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "list_models", "load_model", "separate"]
+__all__ = ["__version__", "create_model", "list_models", "load_model", "separate"]
 
 if TYPE_CHECKING:
     import numpy as np
@@ -21,6 +22,14 @@ def load_model(name_or_path: str) -> Separator:
     from edgesep.zoo import load
 
     return load(name_or_path)
+
+
+def create_model(name: str, **overrides: Any) -> Separator:
+    """An untrained model of any registered config (``edgesep models`` lists them), with config
+    field ``overrides`` (timm's convention: ``create_model("convtasnet-tiny", n_src=3)``)."""
+    from edgesep.models.zoo_registry import build
+
+    return build(name, **overrides)
 
 
 def list_models() -> list[dict[str, Any]]:
