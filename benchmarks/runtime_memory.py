@@ -1,6 +1,6 @@
 """Offline separation of long files with the torch-free runtime: peak RSS and time vs length.
 
-Each file is separated by ``edgesep.runtime.Separator.separate_file`` in a fresh child process
+Each file is separated by ``edgesep.runtime.OfflineSession.separate_file`` in a fresh child process
 that imports only numpy, onnxruntime, soundfile and soxr (no torch) and reports its own
 resident-set high-water mark (``VmHWM``, as :mod:`edgesep.bench.memprobe` does: a child's
 ``ru_maxrss`` would include the parent's pre-exec memory) and the wall time of the separation
@@ -29,14 +29,14 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 CHILD = """
 import json, sys, time
 mode, model, inp, out, threads = sys.argv[1:6]
-from edgesep.runtime import Separator
+from edgesep.runtime import OfflineSession
 def hwm():
     for line in open('/proc/self/status'):
         if line.startswith('VmHWM:'):
             return int(line.split()[1])
 t = 0.0
 if mode == 'run':
-    sep = Separator(model, threads=int(threads))
+    sep = OfflineSession(model, threads=int(threads))
     t0 = time.perf_counter()
     sep.separate_file(inp, out)
     t = time.perf_counter() - t0

@@ -17,7 +17,7 @@ from edgesep.export import export_onnx, export_step_onnx
 from edgesep.models.apply import separate_file
 from edgesep.models.base import Separator as TorchSeparator
 from edgesep.models.zoo_registry import build
-from edgesep.runtime import Model, ModelLoadError, Separator, StreamingSession
+from edgesep.runtime import Model, ModelLoadError, OfflineSession, StreamingSession
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 # small causal models: cumulative LN (the zoo's causal Conv-TasNet) and the edge variant
@@ -194,7 +194,7 @@ def _nodes(path: Path) -> list[object]:
 def test_offline_separator_equals_torch_separate(tmp_path: Path, rate: int) -> None:
     model = make({})  # non-causal, gLN
     path = export_onnx(model, tmp_path / "off.onnx", example_seconds=0.5)
-    sep = Separator(path, chunk_seconds=0.5, overlap_seconds=0.1)
+    sep = OfflineSession(path, chunk_seconds=0.5, overlap_seconds=0.1)
     x = noise(int(1.3 * rate) + 7, n_chan=2, seed=rate)
     got = sep.separate(x, rate)
     want = model.separate(x, rate, chunk_seconds=0.5, overlap_seconds=0.1)
@@ -211,7 +211,9 @@ def test_step_graph_separates_offline_like_torch(
     for the last hop of the signal (see the streaming test)."""
     model, path = graphs["cln"]
     x = noise(9000, seed=2)[0]
-    got = Separator(path, chunk_seconds=0.4, overlap_seconds=0.1, rescale=False).separate(x, 8000)
+    got = OfflineSession(path, chunk_seconds=0.4, overlap_seconds=0.1, rescale=False).separate(
+        x, 8000
+    )
     want = model.separate(x, 8000, chunk_seconds=0.4, overlap_seconds=0.1, rescale=False)
     last = 9000 // model.stream_hop * model.stream_hop - model.stream_hop
     assert np.abs(got[:, :last] - want[:, :last]).max() <= 1e-4
@@ -222,7 +224,7 @@ def test_separate_file_matches_torch_and_keeps_format(tmp_path: Path) -> None:
     path = export_onnx(model, tmp_path / "off.onnx", example_seconds=0.5)
     wav = tmp_path / "in.wav"
     sf.write(wav, noise(20000, n_chan=2, seed=4).T * 4, 11025, subtype="PCM_16")
-    got = Separator(path, chunk_seconds=0.5, overlap_seconds=0.1).separate_file(
+    got = OfflineSession(path, chunk_seconds=0.5, overlap_seconds=0.1).separate_file(
         wav, tmp_path / "rt", block_seconds=0.3
     )
     want = separate_file(model, wav, tmp_path / "pt", 0.5, 0.1, block_seconds=0.7)

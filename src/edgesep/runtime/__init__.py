@@ -2,7 +2,7 @@
 
 - :class:`Model`: an exported graph (fp32 or int8 ONNX; offline or streaming step graph) with
   its metadata and card, loaded from a bundled name or a path.
-- :class:`Separator`: whole files and arrays, chunked with overlap-add, bounded memory,
+- :class:`OfflineSession`: whole files and arrays, chunked with overlap-add, bounded memory,
   resampling in and out; file to file streams from disk.
 - :class:`StreamingSession`: real time; ``push(chunk)`` of any size returns as many samples,
   a fixed ``delay`` late, the graph's state carried between calls; ``flush()`` at the end.
@@ -11,7 +11,7 @@ Nothing here imports torch (``tests/test_runtime.py`` checks it in a fresh inter
 """
 
 from edgesep.runtime.model import Model, ModelInfo, ModelLoadError, resolve
-from edgesep.runtime.offline import Separator
+from edgesep.runtime.offline import OfflineSession
 from edgesep.runtime.stream import StreamingSession
 
-__all__ = ["Model", "ModelInfo", "ModelLoadError", "Separator", "StreamingSession", "resolve"]
+__all__ = ["Model", "ModelInfo", "ModelLoadError", "OfflineSession", "StreamingSession", "resolve"]

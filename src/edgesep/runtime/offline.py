@@ -19,7 +19,7 @@ from edgesep.chunking import OverlapAdd, separate_array_with, separate_file_with
 from edgesep.runtime.model import Model
 
 
-class Separator:
+class OfflineSession:
     """Offline separation with an exported model (a bundled name, an ``.onnx`` path, or a
     loaded :class:`Model`).
 
