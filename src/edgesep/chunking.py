@@ -16,7 +16,7 @@ A model trained with permutation-invariant training may put a speaker on a diffe
 each chunk, and in each channel of a stereo file. With ``reorder`` (the default for models whose
 sources are unnamed: s1, s2, ...) every chunk's channels are first put in the order of its first
 channel, then its sources in the order that best matches the previous chunk over their overlap
-(largest summed normalised correlation), before the cross-fade; so a speaker stays on one output
+(largest summed normalised correlation, on the first channel), before the cross-fade; so a speaker stays on one output
 for the whole file. Models with named sources (music stems) keep their fixed order.
 """
 
@@ -57,8 +57,10 @@ def _best_order(est: np.ndarray, ref: np.ndarray) -> tuple[int, ...]:
 
 
 def align_sources(est: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
-    """Reorder a chunk's sources, per channel to match channel 0, then all channels together to
-    match ``previous`` (the last chunk's output over the overlap, aligned with ``est``'s head).
+    """Reorder a chunk's sources, per channel to match channel 0, then all channels together as
+    channel 0 matches ``previous`` (the last chunk's output over the overlap, aligned with
+    ``est``'s head). Deciding on channel 0 alone keeps a stereo file's first channel identical
+    to the separation of that channel alone.
 
     Shape: est (S, C, n), previous (S, C, m) with m <= n, or None -> (S, C, n)
     """
@@ -66,7 +68,7 @@ def align_sources(est: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
     for c in range(1, est.shape[1]):
         out[:, c] = est[list(_best_order(est[:, c : c + 1], est[:, :1])), c]
     if previous is not None and previous.shape[-1]:
-        out = out[list(_best_order(out[..., : previous.shape[-1]], previous))]
+        out = out[list(_best_order(out[:, :1, : previous.shape[-1]], previous[:, :1]))]
     return out
 
 
