@@ -26,4 +26,10 @@ mixset speech8k-synth synth-test --split test --n 300 --seed 3
 mixset speech8k-real real-test --split test --n 300 --seed 4
 mixset voices8k voices-valid --split valid --n 100 --seed 5
 mixset voices8k voices-test --split test --n 300 --seed 6
+# 16 kHz: the same voices and rooms at 16 kHz (the asterisk voices are 8 kHz recordings, upsampled)
+[ -d "$DATA/voices16k" ] || $EDGESEP data real-voices "$DATA/voices16k" --sample-rate 16000 --seed 0
+[ -d "$DATA/rooms16k" ] || $EDGESEP data rooms "$DATA/rooms16k" --n-rooms 400 --sample-rate 16000 --seed 0
+mix16() { [ -d "$DATA/mix16k/$2" ] || $EDGESEP data mix "$DATA/$1" "$DATA/mix16k/$2" --sample-rate 16000 "${@:3}"; }
+mix16 voices16k voices-valid --split valid --n 100 --seed 5
+mix16 voices16k voices-test --split test --n 300 --seed 6
 echo "speech data ready under $DATA/"
