@@ -114,7 +114,8 @@ def main() -> None:
     plot(rows)
     doc = DOC.read_text()
     new = f"{BEGIN}\n{table(rows)}\n{END}"
-    DOC.write_text(re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: new, doc, flags=re.S))
+    pattern = re.escape(BEGIN) + ".*?" + re.escape(END)
+    DOC.write_text(re.sub(pattern, lambda _: new, doc, flags=re.S))
     print(f"wrote {RESULT}, {PNG} and the table of {DOC}")
 
 

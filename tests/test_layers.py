@@ -47,6 +47,9 @@ TOP = max(LAYERS.values())
 # names of the package root anyone may import (it has no module-level imports of its own)
 ROOT_NAMES_FOR_ALL = {"__version__"}
 TORCH_MODULES = ("torch", "torchaudio", "torchvision", "safetensors.torch")
+COMPUTED = "<computed name>"
+# modules whose import_module(name) takes its names from a literal table: module -> table name
+COMPUTED_FROM = {"edgesep.bench.memprobe": "_BASELINE_IMPORTS"}
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,10 @@ def _resolve(module: str, is_package: bool, level: int, name: str | None) -> str
 def find_imports(source: str, module: str, is_package: bool = False) -> list[Import]:
     """Every import in ``source`` (module ``module``), with relative names made absolute.
 
-    ``importlib.import_module("...")`` and ``__import__("...")`` with a literal name count too.
+    ``importlib.import_module("...")`` and ``__import__("...")`` with a literal name count too;
+    with a computed name they are recorded as :data:`COMPUTED` (a violation: the check cannot
+    see what they load), except in the modules of :data:`COMPUTED_FROM`, whose names come from
+    a literal table that is read instead.
     """
     found: list[Import] = []
 
@@ -89,8 +95,15 @@ def find_imports(source: str, module: str, is_package: bool = False) -> list[Imp
             func, arg = node.func, node.args[0]
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
             literal = isinstance(arg, ast.Constant) and isinstance(arg.value, str)
-            if name in {"import_module", "__import__"} and literal:
-                found.append(Import(ast.literal_eval(arg), node.lineno, lazy, type_only))
+            if name in {"import_module", "__import__"}:
+                target = ast.literal_eval(arg) if literal else COMPUTED
+                found.append(Import(target, node.lineno, lazy, type_only))
+        elif isinstance(node, ast.Assign) and module in COMPUTED_FROM:
+            names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            if COMPUTED_FROM[module] in names:
+                for const in ast.walk(node.value):
+                    if isinstance(const, ast.Constant) and str(const.value).startswith(ROOT + "."):
+                        found.append(Import(str(const.value), node.lineno, lazy, type_only))
         if isinstance(node, ast.If) and _is_type_checking(node.test):
             for child in node.body:
                 visit(child, lazy, True)
@@ -121,6 +134,12 @@ def layer_violations(module: str, source: str, is_package: bool = False) -> list
     own = LAYERS.get(area, TOP)
     problems: list[str] = []
     for imp in find_imports(source, module, is_package):
+        if imp.target == COMPUTED and module not in COMPUTED_FROM:
+            problems.append(
+                f"{module}:{imp.line} imports a computed name, which this check cannot see; "
+                "name the module literally (or register it as an entry point)"
+            )
+            continue
         target = _area(imp.target)
         if target is None or target in ROOT_NAMES_FOR_ALL:
             continue
@@ -259,6 +278,16 @@ def test_runtime_does_not_import_torch() -> None:
         ("edgesep", "from edgesep.models import base\n", "lazily only"),
         ("edgesep", "def main():\n    from edgesep.cli.main import app\n", "nothing imports cli"),
         ("edgesep.utils", "import numpy\n", "has no layer"),
+        (
+            "edgesep.models.artifact",
+            "import importlib\nfor m in MODS:\n    importlib.import_module(m)\n",
+            "computed name",
+        ),
+        (
+            "edgesep.bench.memprobe",
+            "_BASELINE_IMPORTS = {'torch': ('edgesep.cli.main',)}\n",
+            "cli (layer 7)",
+        ),
     ],
 )
 def test_checker_flags_bad_imports(module: str, source: str, reason: str) -> None:
@@ -324,3 +353,22 @@ def test_torch_check_follows_imports_through_edgesep() -> None:
     lazy = pkg(edgesep__runtime__session="import edgesep.audio\n")
     lazy["edgesep.audio"] = ("def f():\n    import torch\n", False)
     assert torch_violations(lazy) == []
+
+
+def test_replayer_entry_points_name_compress_functions() -> None:
+    """Artifacts find each pass's replayer through pyproject's entry points: every one must
+    name a function of a compress module, and every structural pass must have one."""
+    import importlib
+    import tomllib
+
+    project = tomllib.loads((SRC.parents[1] / "pyproject.toml").read_text())["project"]
+    points = project["entry-points"]["edgesep.replayers"]
+    from edgesep.models.artifact import REPLAYERS
+
+    for target in points.values():
+        module, _, attr = target.partition(":")
+        assert _area(module) == "compress", target
+        assert callable(getattr(importlib.import_module(module), attr)), target
+    # every replayer that edgesep.compress registers has its entry point (tests add their own)
+    ours = {n for n in REPLAYERS.names() if REPLAYERS.get(n).__module__.startswith("edgesep.")}
+    assert set(points) == ours

@@ -16,8 +16,9 @@ A model trained with permutation-invariant training may put a speaker on a diffe
 each chunk, and in each channel of a stereo file. With ``reorder`` (the default for models whose
 sources are unnamed: s1, s2, ...) every chunk's channels are first put in the order of its first
 channel, then its sources in the order that best matches the previous chunk over their overlap
-(largest summed normalised correlation, on the first channel), before the cross-fade; so a speaker stays on one output
-for the whole file. Models with named sources (music stems) keep their fixed order.
+(largest summed normalised correlation, on the first channel), before the cross-fade; so a
+speaker stays on one output for the whole file. Models with named sources (music stems) keep
+their fixed order.
 """
 
 from __future__ import annotations

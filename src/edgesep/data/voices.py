@@ -87,10 +87,10 @@ def _asterisk(root: Path) -> list[Voice]:
             out.append(Voice(f"asterisk-{d.name}", files, "asterisk", m.group(1), m.group(2)))
     for lang, name, sex in (("fr", "fr_armelle", "f"), ("es", "es_co", None)):
         # prompts in sounds/<lang>/ and in sounds/<category>/<lang>/ (digits, letters, ...)
-        files = sorted((base / lang).rglob("*.gsm")) if (base / lang).is_dir() else []
-        files += sorted(base.glob(f"*/{lang}/*.gsm"))
-        if files:
-            out.append(Voice(f"asterisk-{name}", tuple(sorted(set(files))), "asterisk", lang, sex))
+        gsm = sorted((base / lang).rglob("*.gsm")) if (base / lang).is_dir() else []
+        gsm += sorted(base.glob(f"*/{lang}/*.gsm"))
+        if gsm:
+            out.append(Voice(f"asterisk-{name}", tuple(sorted(set(gsm))), "asterisk", lang, sex))
     return out
 
 

@@ -14,19 +14,20 @@ one record per pass): they are saved in the card and in the weights metadata (ke
 Records of passes that change the model's structure (``"replay": true``: structured pruning,
 palettisation, fake-quant insertion...) are replayed on the freshly built model before the
 weights are loaded, by the replayer registered under the record's ``"pass"`` name in
-:data:`REPLAYERS`. The replayers live above this layer (``edgesep.compress``); when a record needs
-one that is not registered yet, the modules of :data:`REPLAY_PLUGINS` are imported by name first
-(a plugin hook: models never import compress at import time), so compressed artifacts load
-wherever models do (profile, bench, export, evaluate).
+:data:`REPLAYERS`. The replayers live above this layer (``edgesep.compress``). One that is not
+registered yet is found through the package's ``edgesep.replayers`` entry points (pyproject.toml:
+pass name -> ``module:function``), the standard plugin table, so models import no layer above
+them and loading a record imports only the module of its own pass (a cluster record never needs
+Torch-Pruning). Compressed artifacts load wherever models do (profile, bench, export, evaluate).
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import platform
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,8 @@ FORMAT_VERSION = 1
 Replayer = Callable[[Separator, dict[str, Any]], Separator]
 # pass name -> replay(model, record) -> model (the same shapes the pass produced)
 REPLAYERS: Registry[Replayer] = Registry("compression replayer")
-# modules that register replayers when imported (see the module docstring)
-REPLAY_PLUGINS: tuple[str, ...] = ("edgesep.compress",)
+# the entry-point group that names each pass's replayer (see the module docstring)
+REPLAYER_ENTRY_POINTS = "edgesep.replayers"
 RECORDS_ATTR = "compression_records"
 
 
@@ -104,6 +105,21 @@ def set_records(model: Separator, records: list[dict[str, Any]]) -> None:
     object.__setattr__(model, RECORDS_ATTR, [dict(r) for r in records])
 
 
+def find_replayer(name: str, index: int = 0) -> Replayer:
+    """The replayer of pass ``name``: registered, or loaded from its entry point."""
+    if name in REPLAYERS:
+        return REPLAYERS.get(name)
+    points = entry_points(group=REPLAYER_ENTRY_POINTS, name=name)
+    if not points:
+        known = sorted({*REPLAYERS.names(), *entry_points(group=REPLAYER_ENTRY_POINTS).names})
+        raise ArtifactError(
+            f"compression record {index}: no replayer for pass {name!r} (known: "
+            f"{', '.join(known)}); was the artifact written by a newer edgesep?"
+        )
+    fn: Replayer = next(iter(points)).load()
+    return fn
+
+
 def replay_records(model: Separator, records: list[dict[str, Any]]) -> Separator:
     """Replay the structural records on ``model`` in order and attach all records to it.
 
@@ -113,10 +129,7 @@ def replay_records(model: Separator, records: list[dict[str, Any]]) -> Separator
         if not record.get("replay"):
             continue
         name = str(record.get("pass", ""))
-        if name not in REPLAYERS:
-            for plugin in REPLAY_PLUGINS:
-                importlib.import_module(plugin)
-        model = REPLAYERS.get(name)(model, record)
+        model = find_replayer(name, i)(model, record)
         if not isinstance(model, Separator):
             raise TypeError(f"replayer {name!r} (record {i}) did not return a Separator")
     set_records(model, records)

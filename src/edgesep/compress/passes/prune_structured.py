@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch_pruning as tp
 from torch import nn
 
 from edgesep.bench.macs import macs_per_second
@@ -37,6 +36,20 @@ from edgesep.nn.norm import ChannelLayerNorm, GlobalLayerNorm
 from edgesep.nn.tcn import TCNBlock
 
 IMPORTANCES = ("l1", "l2", "lamp", "fpgm")
+
+
+def _tp() -> Any:
+    """Torch-Pruning, imported when a pruning or its replay needs it (an optional dependency:
+    loading an artifact that holds no structured pruning must not need it)."""
+    try:
+        import torch_pruning
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError(
+            "structured pruning needs Torch-Pruning: pip install 'edgesep[compress]'"
+        ) from None
+    return torch_pruning
+
+
 TRACE_SAMPLES = 1600
 
 
@@ -44,11 +57,11 @@ def _importance(name: str) -> Any:
     """Group importances: a channel's |w|^p summed over its slice of each coupled layer, then
     averaged over the layers (Torch-Pruning's group magnitude); LAMP and FPGM from the same."""
     if name in ("l1", "l2"):
-        return tp.importance.GroupMagnitudeImportance(p=int(name[1]), group_reduction="mean")
+        return _tp().importance.GroupMagnitudeImportance(p=int(name[1]), group_reduction="mean")
     if name == "lamp":
-        return tp.importance.LAMPImportance(p=2)
+        return _tp().importance.LAMPImportance(p=2)
     if name == "fpgm":
-        return tp.importance.FPGMImportance(p=2)
+        return _tp().importance.FPGMImportance(p=2)
     raise ValueError(f"unknown importance {name!r}; choose one of {', '.join(IMPORTANCES)}")
 
 
@@ -130,7 +143,7 @@ class StructuredPrune:
         before = {"n_params": out.n_params(), "macs_per_second": macs_per_second(out)}
         widths_before = block_widths(out)
         ignored, unwrapped = graph_spec(out)
-        pruner = tp.pruner.BasePruner(
+        pruner = _tp().pruner.BasePruner(
             out,
             _example(out),
             importance=_importance(self.importance),
@@ -177,11 +190,15 @@ def replay_structured(model: Separator, record: dict[str, Any]) -> Separator:
     was_training = model.training
     model.eval()
     _, unwrapped = graph_spec(model)
-    graph = tp.DependencyGraph().build_dependency(
-        model,
-        example_inputs=_example(model),
-        forward_fn=_trace_forward,
-        unwrapped_parameters=unwrapped,
+    graph = (
+        _tp()
+        .DependencyGraph()
+        .build_dependency(
+            model,
+            example_inputs=_example(model),
+            forward_fn=_trace_forward,
+            unwrapped_parameters=unwrapped,
+        )
     )
     graph.load_pruning_history([(n, bool(o), list(i)) for n, o, i in record["history"]])
     return model.train(was_training)
