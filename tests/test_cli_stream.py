@@ -388,6 +388,9 @@ def test_progress_is_drawn_by_the_writer_after_outputs(
     assert code == 1 and "--spin-ms" in stderr
     code, _, stderr = _invoke("stream", tmp_path / "a.wav", "--deadline-ms", "0", "-o", tmp_path)
     assert code == 1 and "--deadline-ms" in stderr
+    for bad in ("0", "-8"):
+        code, _, stderr = _invoke("stream", tmp_path / "a.wav", "--block-ms", bad, "-o", tmp_path)
+        assert code == 1 and "--block-ms must be positive" in stderr
 
 
 def test_realtime_priority_sets_and_restores_fifo(monkeypatch: pytest.MonkeyPatch) -> None:

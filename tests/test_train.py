@@ -136,6 +136,25 @@ def test_used_out_dir_needs_resume(data: tuple[Path, Path], tmp_path: Path) -> N
         train(cfg, console=quiet())
 
 
+def test_resume_without_a_checkpoint_is_refused(data: tuple[Path, Path], tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no checkpoint to resume"):
+        train(make_config(data, tmp_path / "run"), resume=True, console=quiet())
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_says_when_no_best_model_exists_yet(data: tuple[Path, Path], tmp_path: Path) -> None:
+    config = tmp_path / "recipe.yaml"
+    config.write_text(yaml.safe_dump(to_dict(make_config(data, tmp_path / "unused"))))
+    out = tmp_path / "early"
+    args = ["train", str(config), f"out_dir={out}", "max_steps=1", "eval_every=5"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert result.exit_code == 0 and "best model" in result.output
+    (out / "best.safetensors").unlink()  # as when a run is stopped before any validation
+    again = CliRunner().invoke(app, [*args, "--resume"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert again.exit_code == 0, again.output
+    assert "no best model yet" in again.output
+
+
 def test_training_needs_validation_data(data: tuple[Path, Path], tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="valid_dirs"):
         train(make_config(data, tmp_path / "run", valid_dirs=()), console=quiet())

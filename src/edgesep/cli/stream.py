@@ -188,6 +188,8 @@ def stream(
         fail(f"--spin-ms must be >= 0, got {spin_ms}")
     if deadline_ms is not None and deadline_ms <= 0:
         fail(f"--deadline-ms must be positive, got {deadline_ms}")
+    if block_ms is not None and block_ms <= 0:
+        fail(f"--block-ms must be positive, got {block_ms}")
     with user_errors(), tempfile.TemporaryDirectory(prefix="edgesep-stream-") as tmp:
         # the input first: a missing file or microphone fails before a model is loaded
         if mic:

@@ -34,5 +34,9 @@ def register(app: typer.Typer) -> None:
             extra = [*(overrides or []), *([f"threads={threads}"] if threads else [])]
             cfg = from_dict(TrainConfig, apply_overrides(load_file(config), extra))
             best = run(cfg, resume=resume, console=console)
-        if os.environ.get("RANK", "0") == "0":  # torchrun: rank 0 speaks for all
+        if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 speaks for all
+            return
+        if best.with_suffix(".safetensors").is_file():
             console.print(f"best model: {best}.safetensors")
+        else:
+            console.print("no best model yet: the run stopped before its first validation")

@@ -235,6 +235,11 @@ def _train(cfg: TrainConfig, resume: bool, console: Console, world: World) -> Pa
         return pit_si_snr_loss(est, ref, cfg.snr_cap_db)
 
     out = Path(cfg.out_dir)
+    if resume and not (out / "checkpoints" / "last").exists():
+        raise FileNotFoundError(
+            f"{out / 'checkpoints' / 'last'}: no checkpoint to resume from; "
+            "run without --resume to start a new run"
+        )
     out.mkdir(parents=True, exist_ok=True)
     model: Separator = build(cfg.model, **cfg.model_overrides).to(device)
     # DDP averages the gradients of all ranks in backward; every rank starts from rank 0's weights.
@@ -274,7 +279,7 @@ def _train(cfg: TrainConfig, resume: bool, console: Console, world: World) -> Pa
                 state["lr"] = cfg.lr
                 for group in opt.param_groups:
                     group["lr"] = cfg.lr
-    elif not resume and (out / "log.jsonl").exists():
+    elif (out / "log.jsonl").exists():
         raise FileExistsError(
             f"{out}: holds a previous run; pass --resume or choose another out_dir"
         )
