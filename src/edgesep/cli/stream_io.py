@@ -63,7 +63,7 @@ def check_mic() -> Any:
         import sounddevice as sd  # type: ignore[import-not-found,unused-ignore]
     except (ImportError, OSError):  # OSError: the package without its PortAudio library
         raise ValueError(
-            "--mic needs the sounddevice package (pip install sounddevice) and an input device"
+            "--mic needs the sounddevice package (pip install 'edgesep[mic]') and an input device"
         ) from None
     try:
         sd.query_devices(kind="input")
