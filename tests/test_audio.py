@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -242,3 +243,30 @@ def test_to_mono_and_peak_normalize() -> None:
     np.testing.assert_allclose(y, [0.2, -0.8, 0.4], rtol=1e-6)
     z = np.zeros(5, np.float32)
     np.testing.assert_array_equal(audio.peak_normalize(z), z)
+
+
+def test_truncated_wav_loud_float_wav_and_broken_mp3(tmp_path: Path) -> None:
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, np.zeros(8000, np.float32), 8000, subtype="PCM_16")
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole.read_bytes()[:8000])  # header promises 8000 frames, ~3980 remain
+    with pytest.warns(audio.AudioWarning, match=r"of the 8000 frames its header promises"):
+        x, _ = audio.read(cut)
+    assert 3900 < x.shape[1] < 4000
+    with pytest.warns(audio.AudioWarning, match="cut short"):
+        list(audio.iter_blocks(cut, 1000))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        audio.read(whole)  # an intact file: no warning
+    loud = tmp_path / "loud.wav"
+    sf.write(loud, np.full(800, 1.5, np.float32), 8000, subtype="FLOAT")
+    with pytest.warns(audio.AudioWarning, match=r"reach 1.50, above full scale.*--subtype FLOAT"):
+        y, _ = audio.read(loud)
+    assert y.max() == 1.5  # the values are kept
+    with pytest.warns(audio.AudioWarning, match="above full scale"):
+        list(audio.iter_blocks(loud, 100))
+    mp3 = tmp_path / "broken.mp3"
+    mp3.write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x00" + bytes(range(256)) * 12)
+    with pytest.raises(AudioError, match="do not decode as audio") as err:
+        audio.info(mp3)
+    assert "does not exist" not in str(err.value)

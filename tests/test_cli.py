@@ -111,3 +111,51 @@ def test_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert code == 0, err
     assert "SI-SNRi" in out and "real-time factor" in out and "1 CPU thread" in out
     assert (tmp_path / "demo" / "two_speakers_8k" / "s2.wav").is_file()
+
+
+def test_separate_says_when_the_band_is_lost(tmp_path: Path, artifact: Path) -> None:
+    wav = _wav(tmp_path / "wide.wav", 16000, 1, 0.3)
+    code, _, err = _invoke("separate", wav, "-o", tmp_path / "out", "-m", artifact)
+    assert code == 0, err
+    assert "warning: " in err and "4000-8000 Hz band of this 16000 Hz input is left out" in err
+    code, _, err = _invoke(
+        "separate", _wav(tmp_path / "n.wav", 8000, 1, 0.3), "-o", tmp_path, "-m", artifact
+    )
+    assert code == 0 and "warning" not in err
+
+
+def test_loud_float_input_warns_once_and_float_output_keeps_it(
+    tmp_path: Path, artifact: Path
+) -> None:
+    import subprocess
+    import sys
+
+    loud = tmp_path / "loud.wav"
+    t = np.arange(4000) / 8000
+    sf.write(loud, (1.6 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), 8000, subtype="FLOAT")
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgesep",
+            "separate",
+            str(loud),
+            "-o",
+            str(tmp_path / "o"),
+            "-m",
+            str(artifact),
+            "--subtype",
+            "FLOAT",
+            "--threads",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env={**ENV, "PATH": "/usr/bin:/bin"},
+    )
+    assert run.returncode == 0, run.stderr
+    warned = [x for x in run.stderr.splitlines() if "above full scale" in x]
+    assert len(warned) == 1 and warned[0].startswith("warning: "), run.stderr
+    assert sf.info(str(tmp_path / "o" / "loud" / "s1.wav")).subtype == "FLOAT"
+    code, _, err = _invoke("separate", loud, "-o", tmp_path, "-m", artifact, "--subtype", "MP3")
+    assert code == 1 and "--subtype must be one of" in err

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -36,6 +37,65 @@ class AudioError(ValueError):
         super().__init__(f"{self.path}: {self.problem}")
 
 
+class AudioWarning(UserWarning):
+    """Audio that reads, but not as its file promises: cut short, or above full scale."""
+
+    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
+        super().__init__(f"{Path(path)}: {' '.join(str(problem).split())}")
+
+
+_SAMPLE_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4}
+_SAMPLE_BYTES["DOUBLE"] = 8
+
+
+def _wav_promised_frames(path: Path, n_channels: int) -> int | None:
+    """The frames a WAV's ``data`` chunk header declares (libsndfile reports the frames that
+    are really there, so a file cut short reads without complaint); None if not plain PCM WAV."""
+    try:
+        subtype = sf.info(str(path)).subtype
+        with path.open("rb") as f:
+            head = f.read(1 << 16)
+    except (sf.SoundFileError, RuntimeError, OSError):
+        return None
+    width = _SAMPLE_BYTES.get(subtype)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE" or width is None:
+        return None
+    pos = 12
+    while pos + 8 <= len(head):
+        size = int.from_bytes(head[pos + 4 : pos + 8], "little")
+        if head[pos : pos + 4] == b"data":
+            return None if size == 0xFFFFFFFF else size // (width * n_channels)
+        pos += 8 + size + (size & 1)
+    return None
+
+
+def _warn_short(path: Path, meta: AudioInfo) -> None:
+    promised = (
+        _wav_promised_frames(path, meta.n_channels) if path.suffix.lower() == ".wav" else None
+    )
+    if promised is not None and meta.n_frames < promised:
+        warnings.warn(
+            AudioWarning(
+                path,
+                f"only {meta.n_frames} of the {promised} frames its header promises are in the "
+                "file (cut short?); separating what is there",
+            ),
+            stacklevel=4,
+        )
+
+
+def _warn_peak(path: Path, peak: float) -> None:
+    if peak > 1.0:
+        warnings.warn(
+            AudioWarning(
+                path,
+                f"samples reach {peak:.2f}, above full scale: sources written as 16-bit PCM "
+                "will clip (write them as float: --subtype FLOAT)",
+            ),
+            stacklevel=3,
+        )
+
+
 class AudioInfo(NamedTuple):
     sample_rate: int
     n_channels: int
@@ -43,8 +103,12 @@ class AudioInfo(NamedTuple):
 
 
 def _sf_problem(err: Exception) -> str:
-    # libsndfile's own message repeats the path; its short error string does not
-    return str(getattr(err, "error_string", None) or err)
+    # libsndfile's own message repeats the path; its short error string does not. For a file
+    # it cannot decode (a broken MP3, say) it says the file does not exist: it does, here.
+    text = str(getattr(err, "error_string", None) or err)
+    if "does not exist" in text or "not a regular file" in text:
+        return "its contents do not decode as audio"
+    return text
 
 
 def _check_rate(path: Path, sample_rate: int) -> None:
@@ -81,6 +145,7 @@ def _checked_info(p: Path) -> AudioInfo:
     _check_rate(p, meta.sample_rate)
     if meta.n_frames <= 0:
         raise AudioError(p, "empty audio file (0 frames)")
+    _warn_short(p, meta)
     return meta
 
 
@@ -100,6 +165,7 @@ def read(path: str | os.PathLike[str], mono: bool = False) -> tuple[np.ndarray, 
         raise AudioError(p, "empty audio file (0 frames)")
     out = np.ascontiguousarray(data.T)
     _check_finite(p, out)
+    _warn_peak(p, float(np.abs(out).max()))
     return (to_mono(out) if mono else out), meta.sample_rate
 
 
@@ -120,11 +186,15 @@ def iter_blocks(
 
 def _blocks(p: Path, block_frames: int, mono: bool) -> Iterator[np.ndarray]:
     offset = 0
+    loud = False
     try:
         with sf.SoundFile(str(p)) as f:
             for block in f.blocks(block_frames, dtype="float32", always_2d=True):
                 out = np.ascontiguousarray(block.T)
                 _check_finite(p, out, offset)
+                if not loud and out.size and float(np.abs(out).max()) > 1.0:
+                    loud = True  # once per file
+                    _warn_peak(p, float(np.abs(out).max()))
                 offset += out.shape[1]
                 yield to_mono(out) if mono else out
     except (sf.SoundFileError, RuntimeError, OSError) as err:

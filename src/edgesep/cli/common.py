@@ -31,6 +31,11 @@ def error(message: str) -> None:
     err_console.print(Text(f"error: {message}", style="bold red"))
 
 
+def warn(message: str) -> None:
+    """Print ``warning: message`` in yellow on stderr, never wrapped or parsed as markup."""
+    err_console.print(Text(f"warning: {message}", style="bold yellow"))
+
+
 def fail(message: str) -> NoReturn:
     error(message)
     raise typer.Exit(code=1)

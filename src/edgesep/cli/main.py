@@ -6,11 +6,13 @@ Each command module exposes ``register(app)``; :data:`COMMANDS` lists them in he
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+import warnings
+from typing import Annotated, TextIO
 
 import typer
 
 from edgesep import __version__
+from edgesep.audio import AudioWarning
 from edgesep.cli import (
     bench,
     compress,
@@ -24,7 +26,7 @@ from edgesep.cli import (
     stream,
     train,
 )
-from edgesep.cli.common import USER_ERRORS, error, one_line
+from edgesep.cli.common import USER_ERRORS, error, one_line, warn
 
 app = typer.Typer(
     name="edgesep",
@@ -57,8 +59,26 @@ def _root(
     """Audio source separation for edge devices."""
 
 
+def _show_audio_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    if issubclass(category, AudioWarning):
+        warn(str(message))
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
 def main() -> None:
     """Console-script entry point; bad input that a command let through still gets one line."""
+    warnings.showwarning = _show_audio_warning  # audio warnings as one line, like errors
     try:
         app()
     except USER_ERRORS as exc:

@@ -16,8 +16,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from edgesep.audio import AudioError
-from edgesep.cli.common import console, error, fail, one_line, user_errors
+from edgesep.audio import AudioError, info
+from edgesep.cli.common import console, error, fail, one_line, user_errors, warn
 from edgesep.zoo import DEFAULT_MODEL
 
 
@@ -28,6 +28,22 @@ def set_threads(threads: int | None) -> int:
             fail(f"--threads must be at least 1, got {threads}")
         torch.set_num_threads(threads)
     return torch.get_num_threads()
+
+
+SUBTYPES = ("PCM_16", "PCM_24", "FLOAT")
+
+
+def _say_lost_band(path: Path, model_rate: int) -> None:
+    """One line when the model cannot separate all of the input's band (it runs resampled)."""
+    try:
+        rate = info(path).sample_rate
+    except AudioError:
+        return  # separate_file reports the file's problem
+    if rate > model_rate:
+        warn(
+            f"{path}: the model works at {model_rate} Hz, so the {model_rate // 2}-{rate // 2} Hz "
+            f"band of this {rate} Hz input is left out of every source"
+        )
 
 
 ThreadsOption = Annotated[
@@ -48,8 +64,13 @@ def separate(
         float, typer.Option(help="Cross-faded overlap between chunks, seconds.")
     ] = 1.0,
     threads: ThreadsOption = None,
+    subtype: Annotated[
+        str, typer.Option(help="Sample format of the written sources: PCM_16, PCM_24 or FLOAT.")
+    ] = "PCM_16",
 ) -> None:
     """Separate each INPUT into one file per source, at the input's rate, channels and length."""
+    if subtype not in SUBTYPES:
+        fail(f"--subtype must be one of {', '.join(SUBTYPES)}, got {subtype!r}")
     from edgesep.models.apply import separate_file
     from edgesep.zoo import load
 
@@ -72,13 +93,20 @@ def separate(
     ) as bar:
         for path in inputs:
             task = bar.add_task(path.name, total=None)
+            _say_lost_band(path, sep.sample_rate)
 
             def report(done: int, total: int, task_id: TaskID = task) -> None:
                 bar.update(task_id, completed=done, total=total)
 
             try:
                 written = separate_file(
-                    sep, path, out, chunk_seconds, overlap_seconds, progress=report
+                    sep,
+                    path,
+                    out,
+                    chunk_seconds,
+                    overlap_seconds,
+                    progress=report,
+                    subtype=subtype,
                 )
             except AudioError as exc:
                 bar.remove_task(task)
