@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -57,7 +58,10 @@ def separate(
         Path, typer.Option("-o", "--out", help="Folder for OUT/<input stem>/<source>.wav.")
     ],
     model: Annotated[
-        str, typer.Option("-m", "--model", help="Bundled model name or artifact path.")
+        str,
+        typer.Option(
+            "-m", "--model", help="Bundled model name, artifact path, or exported .onnx graph."
+        ),
     ] = DEFAULT_MODEL,
     chunk_seconds: Annotated[float, typer.Option(help="Seconds of audio per model call.")] = 8.0,
     overlap_seconds: Annotated[
@@ -75,12 +79,30 @@ def separate(
     from edgesep.zoo import load
 
     n_threads = set_threads(threads)
-    with user_errors():
-        sep = load(model)
-    console.print(
-        f"model {model}: {sep.n_params() / 1e6:.3f} M params, {sep.sample_rate} Hz, "
-        f"sources {', '.join(sep.source_names)}; {n_threads} thread(s)"
-    )
+    if model.endswith(".onnx"):  # an exported graph runs on ONNX Runtime, without torch
+        from edgesep.runtime import OfflineSession
+
+        with user_errors():
+            graph = OfflineSession(model, chunk_seconds, overlap_seconds, threads=n_threads)
+        rate, names = graph.sample_rate, graph.source_names
+        console.print(f"graph {model} (ONNX Runtime): {rate} Hz, sources {', '.join(names)}")
+
+        def run(path: Path, progress: Callable[[int, int], None]) -> dict[str, Path]:
+            return graph.separate_file(path, out, progress=progress, subtype=subtype)
+    else:
+        with user_errors():
+            sep = load(model)
+        rate = sep.sample_rate
+        console.print(
+            f"model {model}: {sep.n_params() / 1e6:.3f} M params, {sep.sample_rate} Hz, "
+            f"sources {', '.join(sep.source_names)}; {n_threads} thread(s)"
+        )
+
+        def run(path: Path, progress: Callable[[int, int], None]) -> dict[str, Path]:
+            return separate_file(
+                sep, path, out, chunk_seconds, overlap_seconds, progress=progress, subtype=subtype
+            )
+
     failed = 0
     with Progress(
         TextColumn("{task.description}"),
@@ -93,21 +115,13 @@ def separate(
     ) as bar:
         for path in inputs:
             task = bar.add_task(path.name, total=None)
-            _say_lost_band(path, sep.sample_rate)
+            _say_lost_band(path, rate)
 
             def report(done: int, total: int, task_id: TaskID = task) -> None:
                 bar.update(task_id, completed=done, total=total)
 
             try:
-                written = separate_file(
-                    sep,
-                    path,
-                    out,
-                    chunk_seconds,
-                    overlap_seconds,
-                    progress=report,
-                    subtype=subtype,
-                )
+                written = run(path, report)
             except AudioError as exc:
                 bar.remove_task(task)
                 error(one_line(exc))
