@@ -340,3 +340,17 @@ def test_export_folds_batchnorm_into_the_convs(tmp_path: Path) -> None:
     assert "BatchNormalization" not in ops and "ConvTranspose" not in ops and "PRelu" not in ops
     check_parity(model, path, lengths=[3001], rtol=1e-4, atol=1e-5)
     assert any(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules()), "input untouched"
+
+
+@pytest.mark.parametrize(
+    ("name", "n_params"),
+    [
+        ("convtasnet-tiny", 455_793),
+        ("sudormrf-small", 825_088),  # the paper's 0.25x model: "0.8 M" (Tzinis et al. 2020)
+        ("sudormrf-tiny", 563_968),
+        ("dprnn-small", 875_648),
+        ("dprnn-tiny", 495_744),
+    ],
+)
+def test_named_config_sizes_are_exact(name: str, n_params: int) -> None:
+    assert build(name).n_params() == n_params
