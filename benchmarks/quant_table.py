@@ -8,7 +8,7 @@ steps, best kept. Results are appended to ``--out`` (JSON) after every row; arti
 ``--runs/<row>``.
 
 Usage: python benchmarks/quant_table.py [--steps 300] [--rows float,ptq,qat,fqss]
-       [--weight-bits 8] [--out benchmarks/results/quant-table.json]
+       [--weight-bits 8] [--out out/quant-table.json]
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--weight-bits", type=int, default=8)
     parser.add_argument("--act-bits", type=int, default=8)
     parser.add_argument("--test-max", type=int, default=0, help="mixtures per test set; 0 = all")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/quant-table.json"))
+    parser.add_argument("--out", type=Path, default=Path("out/quant-table.json"))
     parser.add_argument("--runs", type=Path, default=Path("runs/issue6-quant"))
     args = parser.parse_args()
     torch.set_num_threads(1)
