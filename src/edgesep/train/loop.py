@@ -400,7 +400,10 @@ def _train(cfg: TrainConfig, resume: bool, console: Console, world: World) -> Pa
                         checkpoint()
                         t_last_ckpt = time.time()
                     if time_up:
-                        done_reason = "max_minutes"
+                        over_cpu = bool(cfg.max_cpu_minutes) and (
+                            state["cpu_seconds"] > cfg.max_cpu_minutes * 60
+                        )
+                        done_reason = "max_cpu_minutes" if over_cpu else "max_minutes"
                         stop["now"] = True
                     if stop["now"] or state["step"] >= cfg.max_steps:
                         break
