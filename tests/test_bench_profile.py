@@ -46,6 +46,9 @@ def test_causal_model_is_timed_per_streaming_step(tmp_path: Path, backend: str) 
     assert mcu["kind"] == "projected" and mcu["compute_p99_ms"] > lat["compute"]["p99_ms"]
     if backend == "ort":
         assert any(p.name.endswith(".step.onnx") for p in tmp_path.iterdir())
+        assert row["bytes_measured"] and row["bytes"] == artifact.stat().st_size
+    else:  # no file: 4 bytes a parameter, and labelled as such
+        assert not row["bytes_measured"] and row["bytes"] == 4 * model.n_params()
 
 
 def test_profile_command_json() -> None:

@@ -179,6 +179,8 @@ def profile(target: Target, settings: ProfileSettings, work_dir: Any) -> dict[st
         "dtype": dtype,
         "params": ref.n_params(),
         "bytes": n_bytes,
+        # a file's size, or 4 bytes per parameter for a target with no file: an estimate
+        "bytes_measured": target.artifact is not None,
         "macs_per_second": macs,
         "latency": {
             "threads": settings.threads,

@@ -145,7 +145,8 @@ def _print_profile(r: dict[str, Any]) -> None:
         f"{'trained' if r['trained'] else 'untrained'})"
     )
     console.print(
-        f"  params {r['params']:,}; {r['bytes'] / 1e6:.3f} MB on disk; "
+        f"  params {r['params']:,}; {r['bytes'] / 1e6:.3f} MB "
+        f"{'on disk' if r.get('bytes_measured', True) else '(estimate: 4 bytes a parameter)'}; "
         f"{r['macs_per_second'] / 1e6:.1f} MMAC per second of audio"
     )
     console.print(
