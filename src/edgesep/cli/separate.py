@@ -71,6 +71,9 @@ def separate(
     subtype: Annotated[
         str, typer.Option(help="Sample format of the written sources: PCM_16, PCM_24 or FLOAT.")
     ] = "PCM_16",
+    rescale: Annotated[
+        bool, typer.Option(help="Bring the sources to the mixture's level (least squares).")
+    ] = True,
 ) -> None:
     """Separate each INPUT into one file per source, at the input's rate, channels and length."""
     if subtype not in SUBTYPES:
@@ -83,7 +86,9 @@ def separate(
         from edgesep.runtime import OfflineSession
 
         with user_errors():
-            graph = OfflineSession(model, chunk_seconds, overlap_seconds, threads=n_threads)
+            graph = OfflineSession(
+                model, chunk_seconds, overlap_seconds, rescale=rescale, threads=n_threads
+            )
         rate, names = graph.sample_rate, graph.source_names
         console.print(f"graph {model} (ONNX Runtime): {rate} Hz, sources {', '.join(names)}")
 
@@ -100,7 +105,14 @@ def separate(
 
         def run(path: Path, progress: Callable[[int, int], None]) -> dict[str, Path]:
             return separate_file(
-                sep, path, out, chunk_seconds, overlap_seconds, progress=progress, subtype=subtype
+                sep,
+                path,
+                out,
+                chunk_seconds,
+                overlap_seconds,
+                progress=progress,
+                subtype=subtype,
+                rescale=rescale,
             )
 
     failed = 0
