@@ -25,8 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgesep.models.base import Separator
-from edgesep.models.convtasnet import _traceable_max
+from edgesep.models.masking import MaskingSeparator
 from edgesep.models.zoo_registry import FAMILIES, register_config
 from edgesep.nn.uconv import global_layer_norm
 
@@ -86,7 +85,7 @@ class DualPathBlock(nn.Module):
 
 
 @FAMILIES.register("dprnn")
-class DPRNN(Separator):
+class DPRNN(MaskingSeparator):
     """Shape: (B, C, T) -> (B, S, C, T); channels are separated independently."""
 
     family = "dprnn"
@@ -97,23 +96,17 @@ class DPRNN(Separator):
         c = config
         self._set_contract(c, hop=c.kernel_size // 2)
         self.lookahead_samples = 0
-        self.encoder = nn.Sequential(
-            nn.Conv1d(1, c.n_filters, c.kernel_size, stride=self.hop, bias=False), nn.ReLU()
-        )
-        self.bottleneck = nn.Sequential(
-            global_layer_norm(c.n_filters), nn.Conv1d(c.n_filters, c.bn_chan, 1)
-        )
-        self.blocks = nn.Sequential(
-            *(DualPathBlock(c.bn_chan, c.hid_chan) for _ in range(c.n_blocks))
-        )
-        self.mask_conv = nn.Sequential(
-            nn.PReLU(c.bn_chan), nn.Conv1d(c.bn_chan, c.n_src * c.n_filters, 1)
-        )
-        self.decoder = nn.ConvTranspose1d(
-            c.n_filters, 1, c.kernel_size, stride=self.hop, bias=False
+        self._build(
+            c.n_filters,
+            c.kernel_size,
+            self.hop,
+            c.bn_chan,
+            lambda: nn.Sequential(
+                *(DualPathBlock(c.bn_chan, c.hid_chan) for _ in range(c.n_blocks))
+            ),
         )
 
-    def _dual_path(self, h: torch.Tensor) -> torch.Tensor:
+    def separate_frames(self, h: torch.Tensor) -> torch.Tensor:
         """Chunk (50 % overlap), run the blocks, overlap-add. Shape: (b, B, n) -> (b, B, n)."""
         half = self.config.chunk_frames // 2
         b, c, n = h.shape
@@ -125,21 +118,6 @@ class DPRNN(Separator):
         first, second = y[..., :half], y[..., half:]
         z = F.pad(first, (0, 0, 0, 1)) + F.pad(second, (0, 0, 1, 0))  # (b, B, S + 1, half)
         return z.reshape(b, c, n_blocks * half)[..., half : half + n]
-
-    def forward(self, mix: torch.Tensor) -> torch.Tensor:
-        if mix.dim() != 3:
-            raise ValueError(f"expected (B, C, T), got shape {tuple(mix.shape)}")
-        n_batch, n_chan, n_time = mix.shape
-        c = self.config
-        x = mix.reshape(n_batch * n_chan, 1, n_time)
-        short = c.kernel_size - n_time  # frames tile the signal: T' = L + k * hop (ConvTasNet)
-        x = F.pad(x, (0, _traceable_max(short, short % self.hop)))
-        w = self.encoder(x)  # (B*C, N, frames)
-        h = self._dual_path(self.bottleneck(w))
-        masks = torch.relu(self.mask_conv(h)).unflatten(1, (self.n_src, c.n_filters))
-        y = self.decoder((masks * w.unsqueeze(1)).flatten(0, 1))
-        y = y[..., :n_time].reshape(n_batch, n_chan, self.n_src, n_time)
-        return y.transpose(1, 2)
 
 
 SMALL = DPRNNConfig()

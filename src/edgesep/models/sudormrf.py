@@ -21,14 +21,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import torch
-import torch.nn.functional as F
 from torch import nn
 
-from edgesep.models.base import Separator
-from edgesep.models.convtasnet import _traceable_max
+from edgesep.models.masking import MaskingSeparator
 from edgesep.models.zoo_registry import FAMILIES, register_config
-from edgesep.nn.uconv import UConvBlock, global_layer_norm
+from edgesep.nn.uconv import UConvBlock
 
 
 @dataclass(frozen=True)
@@ -56,7 +53,7 @@ class SuDoRMRFConfig:
 
 
 @FAMILIES.register("sudormrf")
-class SuDoRMRF(Separator):
+class SuDoRMRF(MaskingSeparator):
     """Mask-based time-domain separator with U-ConvBlocks.
 
     Shape: (B, C, T) -> (B, S, C, T); channels are separated independently.
@@ -70,40 +67,18 @@ class SuDoRMRF(Separator):
         c = config
         self._set_contract(c, hop=c.stride)
         self.lookahead_samples = 0
-        self.encoder = nn.Sequential(
-            nn.Conv1d(1, c.n_filters, c.kernel_size, stride=c.stride, bias=False), nn.ReLU()
+        self._build(
+            c.n_filters,
+            c.kernel_size,
+            c.stride,
+            c.bn_chan,
+            lambda: nn.Sequential(
+                *(
+                    UConvBlock(c.bn_chan, c.hid_chan, c.depth, c.block_kernel_size)
+                    for _ in range(c.n_blocks)
+                )
+            ),
         )
-        self.bottleneck = nn.Sequential(
-            global_layer_norm(c.n_filters), nn.Conv1d(c.n_filters, c.bn_chan, 1)
-        )
-        self.blocks = nn.Sequential(
-            *(
-                UConvBlock(c.bn_chan, c.hid_chan, c.depth, c.block_kernel_size)
-                for _ in range(c.n_blocks)
-            )
-        )
-        self.mask_conv = nn.Sequential(
-            nn.PReLU(c.bn_chan), nn.Conv1d(c.bn_chan, c.n_src * c.n_filters, 1)
-        )
-        self.decoder = nn.ConvTranspose1d(
-            c.n_filters, 1, c.kernel_size, stride=c.stride, bias=False
-        )
-
-    def forward(self, mix: torch.Tensor) -> torch.Tensor:
-        if mix.dim() != 3:
-            raise ValueError(f"expected (B, C, T), got shape {tuple(mix.shape)}")
-        n_batch, n_chan, n_time = mix.shape
-        c = self.config
-        x = mix.reshape(n_batch * n_chan, 1, n_time)
-        # pad so the frames tile the signal: T' = kernel + k * stride, k >= 0 (see ConvTasNet)
-        short = c.kernel_size - n_time
-        x = F.pad(x, (0, _traceable_max(short, (short % c.stride) if c.stride > 1 else 0)))
-        w = self.encoder(x)  # (B*C, N, frames)
-        h = self.blocks(self.bottleneck(w))
-        masks = torch.relu(self.mask_conv(h)).unflatten(1, (self.n_src, c.n_filters))
-        y = self.decoder((masks * w.unsqueeze(1)).flatten(0, 1))  # (B*C*S, 1, T')
-        y = y[..., :n_time].reshape(n_batch, n_chan, self.n_src, n_time)
-        return y.transpose(1, 2)
 
 
 SMALL = SuDoRMRFConfig()

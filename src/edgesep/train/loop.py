@@ -344,25 +344,16 @@ def _train(cfg: TrainConfig, resume: bool, console: Console, world: World) -> Pa
                 ]
                 loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler)
                 for mix, ref in loader:
-                    if cfg.music:  # (B, C, T) -> (B, S, C, T), stems in a fixed order
-                        loss = train_step(
-                            cast(Separator, net),
-                            opt,
-                            mix.to(device),
-                            ref.to(device),
-                            cfg.grad_clip,
-                            music_task_loss,
-                            mono=False,
-                        )
-                    else:
-                        loss = train_step(
-                            cast(Separator, net),
-                            opt,
-                            mix.to(device),
-                            ref.to(device),
-                            cfg.grad_clip,
-                            pit_loss,
-                        )
+                    # music: (B, C, T) -> (B, S, C, T), stems in a fixed order
+                    loss = train_step(
+                        cast(Separator, net),
+                        opt,
+                        mix.to(device),
+                        ref.to(device),
+                        cfg.grad_clip,
+                        music_task_loss if cfg.music else pit_loss,
+                        mono=not cfg.music,
+                    )
                     state["step"] += 1
                     _set_lr(opt, cfg, state)
                     state["train_seconds"] = time.time() - t_start
