@@ -51,6 +51,19 @@ def content_hash(paths: Iterable[Path], root: str | Path | None = None) -> str:
     return digest.hexdigest()
 
 
+def audio_facts(root: str | Path, sample_rate: int) -> dict[str, Any]:
+    """The card fields every audio corpus has: total ``duration_seconds`` of its ``.wav`` files
+    (all at ``sample_rate``) and their ``content_hash``."""
+    import soundfile as sf
+
+    files = sorted(Path(root).rglob("*.wav"))
+    frames = sum(sf.info(str(f)).frames for f in files)
+    return {
+        "duration_seconds": round(frames / sample_rate, 2),
+        "content_hash": content_hash(files, root),
+    }
+
+
 def _card_path(root: str | Path) -> Path:
     root = Path(root)
     return root if root.suffix == ".json" else root / CARD_NAME

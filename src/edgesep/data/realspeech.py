@@ -19,7 +19,7 @@ import soundfile as sf
 import soxr
 
 from edgesep.atomic import atomic_dir
-from edgesep.data.cards import content_hash, write_card
+from edgesep.data.cards import audio_facts, write_card
 from edgesep.data.corpus import SPLITS
 from edgesep.data.prep import rms_normalize, trim_silence, write_wav
 
@@ -146,7 +146,6 @@ def build_real_corpus(
                 counts[split] += 1
             if progress:
                 progress(n + 1, len(speakers))
-        files = sorted(tmp.rglob("*.wav"))
         write_card(
             tmp,
             {
@@ -160,10 +159,7 @@ def build_real_corpus(
                     s: sorted(p.name for p in (tmp / s).iterdir()) if (tmp / s).is_dir() else []
                     for s in SPLITS
                 },
-                "duration_seconds": round(
-                    sum(sf.info(str(f)).frames for f in files) / sample_rate, 2
-                ),
-                "content_hash": content_hash(files, tmp),
+                **audio_facts(tmp, sample_rate),
             },
         )
     return Path(out_dir)

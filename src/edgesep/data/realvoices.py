@@ -26,7 +26,7 @@ import soxr
 from scipy.signal import find_peaks
 
 from edgesep.atomic import atomic_dir
-from edgesep.data.cards import content_hash, write_card
+from edgesep.data.cards import audio_facts, write_card
 from edgesep.data.corpus import SPLITS
 from edgesep.data.mixing import active_level_db
 from edgesep.data.prep import trim_silence, write_wav
@@ -112,13 +112,14 @@ def _split_of(voices: dict[str, Voice], held: dict[str, tuple[str, ...]]) -> dic
 def _clips(voice: Voice, sample_rate: int, seen: set[str]) -> tuple[list[np.ndarray], dict]:
     clips, stats = [], {"duplicates": 0, "clipped": 0, "unreadable": 0, "empty": 0}
     for path in voice.files:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        data = path.read_bytes()  # read once: hashed for duplicates, then decoded
+        digest = hashlib.sha256(data).hexdigest()
         if digest in seen:
             stats["duplicates"] += 1
             continue
         seen.add(digest)
         try:
-            x, sr = read_clip(path)
+            x, sr = read_clip(path, data)
         except (sf.LibsndfileError, RuntimeError):
             stats["unreadable"] += 1
             continue
@@ -190,7 +191,6 @@ def build_voice_corpus(
                 }
             if progress:
                 progress(n + 1, len(groups))
-        files = sorted(tmp.rglob("*.wav"))
         write_card(
             tmp,
             {
@@ -209,10 +209,7 @@ def build_voice_corpus(
                     s: sorted(k for k, v in speakers.items() if v["split"] == s) for s in SPLITS
                 },
                 "speakers": speakers,
-                "duration_seconds": round(
-                    sum(sf.info(str(f)).frames for f in files) / sample_rate, 2
-                ),
-                "content_hash": content_hash(files, tmp),
+                **audio_facts(tmp, sample_rate),
             },
         )
     return Path(out_dir)

@@ -20,6 +20,7 @@ comes from the layout:
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,14 +65,16 @@ class Voice:
     sex: str | None
 
 
-def read_clip(path: Path) -> tuple[np.ndarray, int]:
-    """Mono float32 samples and rate of a recording; ``.gsm`` is raw GSM 6.10 at 8 kHz."""
+def read_clip(path: Path, data: bytes | None = None) -> tuple[np.ndarray, int]:
+    """Mono float32 samples and rate of a recording (decoded from ``data``, its bytes, when the
+    caller has read them already); ``.gsm`` is raw GSM 6.10 at 8 kHz."""
+    source: str | io.BytesIO = str(path) if data is None else io.BytesIO(data)
     if path.suffix == ".gsm":
         x, sr = sf.read(
-            str(path), format="RAW", subtype="GSM610", samplerate=8000, channels=1, dtype="float32"
+            source, format="RAW", subtype="GSM610", samplerate=8000, channels=1, dtype="float32"
         )
         return np.asarray(x, dtype=np.float32), int(sr)
-    x, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    x, sr = sf.read(source, dtype="float32", always_2d=True)
     return np.ascontiguousarray(x.mean(axis=1)), int(sr)
 
 

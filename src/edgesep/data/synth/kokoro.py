@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 import soxr
 
-from edgesep.data.cards import content_hash, write_card
+from edgesep.data.cards import audio_facts, write_card
 from edgesep.data.corpus import SPLITS
 from edgesep.data.prep import trim_silence, write_wav
 from edgesep.data.synth.text import english_sentence, pseudo_sentence
@@ -182,10 +182,14 @@ def generate_kokoro_corpus(
     tts = tts or Kokoro.load(cache_dir, threads)
     espeak = ESpeak()
     work = out.with_name(out.name + ".partial")
+    timbres = {
+        split: make_timbres(n, names, seed * 1000 + i, f"kokoro-{split}-")
+        for i, (split, n) in enumerate(sorted(n_speakers.items()))
+    }
     jobs = [
         (split, timbre, u)
-        for i, (split, n) in enumerate(sorted(n_speakers.items()))
-        for timbre in make_timbres(n, names, seed * 1000 + i, f"kokoro-{split}-")
+        for split, group in timbres.items()
+        for timbre in group
         for u in range(utts_per_speaker)
     ]
     t0, rendered, audio_seconds = time.time(), 0, 0.0
@@ -206,7 +210,6 @@ def generate_kokoro_corpus(
             audio_seconds += len(x) / sample_rate
         if progress:
             progress(k + 1, len(jobs))
-    files = sorted(work.rglob("*.wav"))
     write_card(
         work,
         {
@@ -217,17 +220,12 @@ def generate_kokoro_corpus(
             "seed": seed,
             "sample_rate": sample_rate,
             "styles": names,
-            "speakers": {
-                split: [
-                    t.__dict__ for t in make_timbres(n, names, seed * 1000 + i, f"kokoro-{split}-")
-                ]
-                for i, (split, n) in enumerate(sorted(n_speakers.items()))
-            },
+            "speakers": {split: [t.__dict__ for t in group] for split, group in timbres.items()},
             "counts": {s: len(list((work / s).rglob("*.wav"))) for s in n_speakers},
             "render_x_realtime_last_run": round(audio_seconds / max(1e-9, time.time() - t0), 2)
             if rendered
             else None,
-            "content_hash": content_hash(files, work),
+            **audio_facts(work, sample_rate),
         },
     )
     work.rename(out)

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import soxr
 
 from edgesep.atomic import atomic_dir
-from edgesep.data.cards import content_hash, write_card
+from edgesep.data.cards import audio_facts, write_card
 from edgesep.data.corpus import SPLITS
 from edgesep.data.prep import rms_normalize, trim_silence, write_wav
 from edgesep.data.synth.espeak import ESpeak
@@ -169,7 +168,6 @@ def generate_synthetic_corpus(
                     progress(done, total)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-        files = sorted(tmp.rglob("*.wav"))
         write_card(
             tmp,
             {
@@ -181,12 +179,7 @@ def generate_synthetic_corpus(
                 "speakers": {s: sorted({v.name for v in voices[s]}) for s in SPLITS},
                 "variants": {s: sorted({v.variant for v in voices[s]}) for s in SPLITS},
                 "languages": list(LANGUAGES),
-                "duration_seconds": round(sum(_frames(f) for f in files) / sample_rate, 2),
-                "content_hash": content_hash(files, tmp),
+                **audio_facts(tmp, sample_rate),
             },
         )
     return Path(out_dir)
-
-
-def _frames(path: Path) -> int:
-    return int(sf.info(str(path)).frames)
