@@ -2,7 +2,7 @@
 # Build the speech data of the bundled models under data/ (docs/DATA.md): a synthetic eSpeak NG
 # corpus, the real-speech pools (Debian packages), a bank of simulated rooms, and fixed
 # WSJ0-2mix-style validation and test mixture sets.
-# Usage: scripts/make_speech_data.sh [DATA_DIR]   (about 10 minutes on 2 cores, plus the apt install)
+# Usage: scripts/make_speech_data.sh [DATA_DIR]   (needs apt; the Kokoro corpus is the slow part)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-data}
@@ -15,8 +15,8 @@ bash scripts/install_speech_packages.sh
 # every real voice: 42 train / 4 valid / 10 test speakers
 [ -d "$DATA/voices8k" ] || $EDGESEP data real-voices "$DATA/voices8k" --seed 0
 [ -d "$DATA/rooms8k" ] || $EDGESEP data rooms "$DATA/rooms8k" --n-rooms 400 --seed 0
-# Kokoro-82M speech of 150 blended timbres (~1.7 h of audio; about 1 h on 2 idle cores, resumable:
-# rerun the script after an interruption and it goes on where it stopped)
+# Kokoro-82M speech of 150 blended timbres x 6 utterances (slow: its card gives the render speed;
+# resumable: rerun the script after an interruption and it goes on where it stopped)
 bash scripts/install_kokoro.sh
 [ -d "$DATA/kokoro8k" ] || $EDGESEP data kokoro "$DATA/kokoro8k" --n-train 150 --utts 6 --threads 2
 mixset() { [ -d "$DATA/mix8k/$2" ] || $EDGESEP data mix "$DATA/$1" "$DATA/mix8k/$2" "${@:3}"; }

@@ -2,7 +2,7 @@
 
 For each speaker: clips are decoded and resampled, exact duplicate files dropped, clipped clips
 dropped (more than :data:`CLIP_FRACTION` of the samples at full scale), silence trimmed, every
-clip brought to the same active level (home recordings vary by 20 dB), and same-speaker clips
+clip brought to the same active level (home recordings are uneven), and same-speaker clips
 joined with short pauses into utterances of a few seconds. Voices that may be one person
 (:func:`~edgesep.data.voices.split_group`: the KDE packages' folders of one language) are one
 speaker of the corpus, so no mixture pairs a voice with itself, and whole speakers are held out

@@ -10,7 +10,7 @@ Spanish, Italian, Portuguese and German, read with a Japanese voice's timbre. A 
 random convex blend of the five style vectors (Dirichlet weights) and a speaking rate, so the
 corpus has many distinct voices; each timbre is one speaker of the corpus.
 
-Generation is slow (a few times real time on 2 cores), so :func:`generate_kokoro_corpus` is
+Generation is slow (the card records its speed), so :func:`generate_kokoro_corpus` is
 resumable: utterances are written one by one into ``OUT.partial`` and a rerun skips those already
 there; the corpus is renamed into place, with its card, only when complete.
 """
