@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import scipy.signal as sps
 import torch
 from torch.utils.data import Dataset
 
-from edgesep.data.augment import AugmentConfig, augment
+from edgesep.data.augment import AugmentConfig, augment, reverberate
 from edgesep.data.corpus import Utterance, load_corpus
 from edgesep.data.rooms import load_room_bank
 
@@ -136,26 +135,21 @@ class DynamicMixDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         used: set[str] = set()
         speakers = []
-        dry = []
+        targets = []
         for _ in range(self.cfg.n_src):
             x, speaker = self._source(rng, used)
             used.add(speaker)
             speakers.append(speaker)
-            dry.append(x)
-        heard = dry  # what the microphone picks up of each source
+            targets.append(x)
+        heard = targets  # what the microphone picks up of each source
         if self.rooms is not None and rng.random() < self.cfg.p_room:
             r = int(rng.integers(len(self.rooms)))
-            n = self.n_samples
-            heard = [
-                sps.fftconvolve(x, h)[:n]
-                for x, h in zip(dry, self.rooms.reverberant[r], strict=False)
-            ]
-            dry = [
-                sps.fftconvolve(x, h)[:n] for x, h in zip(dry, self.rooms.early[r], strict=False)
-            ]
+            room = self.rooms
+            heard = [reverberate(x, room.reverberant[r, k]) for k, x in enumerate(targets)]
+            targets = [reverberate(x, room.early[r, k]) for k, x in enumerate(targets)]
         sources = []
         mics = []
-        for k, (x, m) in enumerate(zip(dry, heard, strict=True)):
+        for k, (x, m) in enumerate(zip(targets, heard, strict=True)):
             rms = np.sqrt(np.mean(x**2)) + 1e-8
             level = 0.0 if k == 0 else rng.uniform(*self.cfg.level_range_db)
             sources.append(x / rms * 10 ** (level / 20))
