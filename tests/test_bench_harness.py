@@ -14,7 +14,7 @@ from scipy.signal import butter, sosfilt
 from typer.testing import CliRunner
 
 from edgesep.bench.manifest import compare, folder_sha256
-from edgesep.bench.report import _pareto_front
+from edgesep.bench.report import pareto_front
 from edgesep.cli.main import app
 
 SR = 8000
@@ -170,7 +170,7 @@ def test_compare_checks_data_quality_and_timing() -> None:
 
 def test_pareto_front() -> None:
     points = [(1.0, 3.0), (2.0, 2.0), (2.0, 5.0), (4.0, 4.0), (8.0, 9.0)]
-    assert _pareto_front(points) == [(1.0, 3.0), (2.0, 5.0), (8.0, 9.0)]
+    assert pareto_front(points) == [(1.0, 3.0), (2.0, 5.0), (8.0, 9.0)]
 
 
 def test_bench_refuses_bad_input(tmp_path: Path) -> None:

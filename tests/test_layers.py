@@ -37,7 +37,7 @@ LAYERS: dict[str, int] = {
     "evaluate_music": 4,
     "runtime": 4,  # a consumer of exported files, like export and bench; torch-free (below)
     "compress": 5,
-    "nas": 6,
+    "search": 6,
     "cli": 7,
     "__main__": 7,
 }

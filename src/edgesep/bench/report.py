@@ -132,7 +132,7 @@ def device_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """Points no other point beats on both cost (lower) and quality (higher), by cost."""
     front, best = [], float("-inf")
     for cost, quality in sorted(points, key=lambda p: (p[0], -p[1])):
@@ -163,7 +163,7 @@ def pareto_plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
                     ax.annotate(
                         row["name"], (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points"
                     )
-            front = _pareto_front(points)
+            front = pareto_front(points)
             if front:
                 ax.step(
                     *zip(*front, strict=True), where="post", color="k", lw=0.8, label="Pareto front"
@@ -235,7 +235,7 @@ def markdown_report(results: dict[str, Any], image_dir: str = ".") -> str:
     return "\n".join(lines)
 
 
-def _html_table(rows: list[dict[str, Any]]) -> str:
+def html_table(rows: list[dict[str, Any]]) -> str:
     keys = list(dict.fromkeys(k for r in rows for k in r))
     head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
     body = "".join(
@@ -261,8 +261,8 @@ def html_report(results: dict[str, Any], images: list[Path]) -> str:
         f"<!doctype html><html><head><meta charset='utf-8'><title>edgesep bench "
         f"{html.escape(results['name'])}</title><style>{style}</style></head><body>"
         f"<h1>edgesep benchmark: {html.escape(results['name'])}</h1><ul>{about}</ul>"
-        f"<h2>Leaderboard</h2>{_html_table(leaderboard_rows(results))}"
-        f"<h2>Devices and budgets</h2>{_html_table(device_rows(results))}"
+        f"<h2>Leaderboard</h2>{html_table(leaderboard_rows(results))}"
+        f"<h2>Devices and budgets</h2>{html_table(device_rows(results))}"
         f"<h2>Pareto plots</h2>{imgs}</body></html>\n"
     )
 

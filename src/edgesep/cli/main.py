@@ -22,6 +22,7 @@ from edgesep.cli import (
     export,
     models,
     quant,
+    search,
     separate,
     stream,
     train,
@@ -36,7 +37,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-COMMANDS = (demo, separate, models, evaluate, train, export, bench, data, stream, compress, quant)
+COMMANDS = (
+    demo,
+    separate,
+    models,
+    evaluate,
+    train,
+    export,
+    bench,
+    data,
+    stream,
+    compress,
+    quant,
+    search,
+)
 for _module in COMMANDS:
     _module.register(app)
 
