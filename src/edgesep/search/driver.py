@@ -136,18 +136,28 @@ def _storage(url: str) -> Any:
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
-    with warnings.catch_warnings():
-        # heartbeats are marked experimental since Optuna 2.8; their interface is what we rely on
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(
-            url,
-            heartbeat_interval=HEARTBEAT_S,
-            grace_period=GRACE_S,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=1
-            ),
-            **kwargs,
-        )
+    from sqlalchemy.exc import IntegrityError
+
+    for attempt in range(3):
+        try:
+            with warnings.catch_warnings():
+                # heartbeats are experimental in Optuna since 2.8; their interface is what we use
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url,
+                    heartbeat_interval=HEARTBEAT_S,
+                    grace_period=GRACE_S,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                        max_retry=1
+                    ),
+                    **kwargs,
+                )
+        except IntegrityError:
+            # another command created the schema at the same moment: it exists now
+            if attempt == 2:
+                raise
+            time.sleep(1.0)
+    raise AssertionError("unreachable")
 
 
 def open_study(space: Space, opts: SearchOptions, budgets: dict[str, float], seed: int = 0) -> Any:
