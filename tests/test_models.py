@@ -350,6 +350,7 @@ def test_export_folds_batchnorm_into_the_convs(tmp_path: Path) -> None:
         ("sudormrf-tiny", 563_968),
         ("dprnn-small", 875_648),
         ("dprnn-tiny", 495_744),
+        ("convtasnet-elastic-tiny", 461_937),  # its largest subnet: convtasnet-tiny, 5-tap convs
     ],
 )
 def test_named_config_sizes_are_exact(name: str, n_params: int) -> None:

@@ -30,7 +30,7 @@ def register_config(name: str, family: str, config: Any) -> None:
 
 def _ensure_loaded() -> None:
     # importing the family modules registers them
-    from edgesep.models import bsrnn, convtasnet, dprnn, liteunet, sudormrf  # noqa: F401
+    from edgesep.models import bsrnn, convtasnet, dprnn, elastic, liteunet, sudormrf  # noqa: F401
 
 
 def build(name: str, **overrides: Any) -> Separator:

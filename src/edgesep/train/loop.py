@@ -36,6 +36,7 @@ from edgesep.metrics.pit import best_permutation, pit_si_snr_loss
 from edgesep.metrics.sisnr import si_snr
 from edgesep.models.artifact import save_artifact, software_versions
 from edgesep.models.base import Separator
+from edgesep.models.elastic import ElasticConvTasNet
 from edgesep.models.zoo_registry import build
 from edgesep.sysinfo import cpu_description
 from edgesep.train.checkpoint import load_checkpoint, save_checkpoint
@@ -47,6 +48,7 @@ from edgesep.train.distributed import (
     close_world,
     init_world,
 )
+from edgesep.train.elastic import sandwich_loss
 from edgesep.train.music import load_music_validation, thresholded_sdr_loss, validate_music
 from edgesep.train.schedule import scheduled_lr
 
@@ -81,6 +83,9 @@ class TrainConfig:
     snr_cap_db: float = 0.0  # > 0: the capped (thresholded) SI-SNR loss
     early_stop_patience: int = 6  # evals without improvement before stopping
     valid_max_items: int = 0  # 0 = all
+    # an elastic supernet trains by the sandwich rule (edgesep.train.elastic)
+    elastic_random_subnets: int = 2
+    elastic_distill_weight: float = 0.5
 
 
 def _device(name: str) -> torch.device:
@@ -318,6 +323,16 @@ def _train(cfg: TrainConfig, resume: bool, console: Console, world: World) -> Pa
             f"data.epoch_size ({len(dataset)}) is smaller than one step of {world.size} ranks x "
             f"batch_size {cfg.batch_size}"
         )
+    task_loss: Callable[[Separator, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+    task_loss = pit_loss
+    if isinstance(model, ElasticConvTasNet):
+        task_loss = sandwich_loss(
+            lambda: int(state["step"]),
+            cfg.seed,
+            cfg.elastic_random_subnets,
+            cfg.elastic_distill_weight,
+            cfg.snr_cap_db,
+        )
     t_last_ckpt = time.time()
     t_start = time.time() - state["train_seconds"]
     t_cpu_start = time.process_time() - state.get("cpu_seconds", 0.0)
@@ -351,7 +366,7 @@ def _train(cfg: TrainConfig, resume: bool, console: Console, world: World) -> Pa
                         mix.to(device),
                         ref.to(device),
                         cfg.grad_clip,
-                        music_task_loss if cfg.music else pit_loss,
+                        music_task_loss if cfg.music else task_loss,
                         mono=not cfg.music,
                     )
                     state["step"] += 1
