@@ -139,3 +139,42 @@ def test_an_extracted_subnet_runs_in_the_runtime(tmp_path: Path) -> None:
     got = OfflineSession(str(path)).separate(mix, 8000)
     want = sub.separate(mix, 8000)
     np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_fit_picks_the_largest_subnet_within_the_device_budgets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    from edgesep.bench.devices import PROFILE_DIR
+    from edgesep.search import fit
+
+    model = _supernet().eval()
+    # on this machine the test supernet's largest subnet fits: measured for real
+    result = fit.fit_subnet(model, "this-machine")
+    assert result["choice"] == model.largest_choice() and len(result["tried"]) == 1
+    assert result["verdict"]["kind"] == "measured"
+
+    # a device whose size budget the bigger subnets break (bytes = 4 x params, as if measured)
+    def fake_measured(sub: torch.nn.Module, cost: object, work: Path) -> dict:
+        n = sum(p.numel() for p in sub.parameters())
+        return {"bytes": 4 * n, "rtf": 0.01, "algorithmic_ms": 1000.0, "compute_p99_ms": 10.0}
+
+    monkeypatch.setattr(fit, "measured_cost", fake_measured)
+    device = yaml.safe_load((PROFILE_DIR / "rpi5-cortex-a76.yaml").read_text())
+    sizes = {str(c): 4 * model.subnet(c).n_params() for c in model.all_choices()}
+    limit = sorted(sizes.values())[len(sizes) // 2]
+    device["budgets"]["model_mb"] = limit / 1e6
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(device))
+    result = fit.fit_subnet(model, str(path))
+    fitting = [c for c in model.all_choices() if sizes[str(c)] <= limit]
+    macs = {
+        str(c): fit.static_cost(model.subnet(c), fit.Cost())["macs_per_second"] for c in fitting
+    }
+    assert sizes[str(result["choice"])] <= limit
+    assert macs[str(result["choice"])] == max(macs.values())
+    device["budgets"]["model_mb"] = 1e-6
+    path.write_text(yaml.safe_dump(device))
+    with pytest.raises(ValueError, match="no subnet"):
+        fit.fit_subnet(model, str(path))

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from edgesep.cli.common import console, fail, user_errors
+from edgesep.models.base import Separator
 from edgesep.zoo import DEFAULT_MODEL
 
 
@@ -36,6 +37,12 @@ def export(
         bool, typer.Option("--untrained", help="Allow a config name (random weights).")
     ] = False,
     check: Annotated[bool, typer.Option(help="Check ONNX Runtime against eager.")] = True,
+    fit: Annotated[
+        str,
+        typer.Option(
+            "--fit", help="Elastic MODEL: export its largest subnet that fits this device profile."
+        ),
+    ] = "",
 ) -> None:
     """Export MODEL to ONNX (fp32; int8 QDQ for a quantized artifact), checked before it is kept."""
     from edgesep.compress.quant.ptq import QUANT_PASSES
@@ -60,6 +67,8 @@ def export(
         fail(f"{model}: a config without trained weights; pass --untrained to export it anyway")
     with user_errors():
         sep = load(model, allow_untrained=untrained)
+        if fit:
+            sep = _fit(sep, model, fit)
         quantized = any(r.get("pass") in QUANT_PASSES for r in model_records(sep))
         if quantized and stream:
             fail(f"{model}: quantized step graphs are not exported yet; export it offline")
@@ -89,6 +98,23 @@ def export(
         parity = f"ONNX Runtime int8 vs eager fake-quant SNR {snr_db:.1f} dB"
     size = out.stat().st_size / 1e6
     console.print(f"wrote {out} ({kind}, {size:.2f} MB); {parity}")
+
+
+def _fit(sep: Separator, model: str, device: str) -> Separator:
+    from edgesep.models.elastic import ElasticConvTasNet
+    from edgesep.search.fit import describe_choice, fit_subnet
+
+    if not isinstance(sep, ElasticConvTasNet):
+        fail(f"{model}: --fit needs an elastic supernet (e.g. convtasnet-elastic-tiny)")
+    with console.status(f"measuring subnets of {model} against {device}'s budgets"):
+        result = fit_subnet(sep, device)
+    v = result["verdict"]
+    console.print(
+        f"subnet {describe_choice(result['choice'])} fits {device} ({v['kind']}): "
+        + ", ".join(f"{k} {v['values'][k]:.3g}" for k in v["checks"])
+        + f"; {len(result['tried'])} subnet(s) measured"
+    )
+    return sep.subnet(result["choice"]).eval()
 
 
 def register(app: typer.Typer) -> None:
