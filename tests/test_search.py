@@ -231,3 +231,25 @@ def test_latency_predictor_recovers_a_linear_cost_and_reports_held_out_error() -
     assert coef["ms_per_node"] == pytest.approx(0.01, rel=1e-3)
     with pytest.raises(ValueError, match="at least 4"):
         predictor.fit(rows[:3])
+
+
+def test_one_shot_mode_scores_subnets_of_a_supernet_without_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    proxy = {
+        **json.loads(_space(tmp_path).read_text())["proxy"],
+        "supernet": "convtasnet-elastic-test",
+    }
+    params = {"n_blocks": [1, 2, 3], "hid_chan": [8, 16]}
+    space = _space(tmp_path, params=params, constraints=[], proxy=proxy)
+    study = driver.search(space, driver.SearchOptions(tmp_path / "out", 4))
+    complete = [t for t in study.get_trials() if t.state == TrialState.COMPLETE]
+    assert len(complete) == 4
+    for t in complete:
+        assert t.user_attrs["proxy"]["steps"] == 0 and not t.intermediate_values
+        assert np.isfinite(t.values[0])
+        assert t.user_attrs["cost"]["params"] < 20_000  # the subnet's own size, measured
+    bad = _space(tmp_path, params={"skip_chan": [0, 8]}, constraints=[], proxy=proxy)
+    with pytest.raises(ValueError, match="elastic fields"):
+        driver.search(bad, driver.SearchOptions(tmp_path / "out2", 1))

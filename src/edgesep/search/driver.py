@@ -36,7 +36,7 @@ from edgesep.search.cost import (
     pre_training_reject,
     static_cost,
 )
-from edgesep.search.proxy import proxy_train, recipe
+from edgesep.search.proxy import one_shot_score, proxy_train, recipe
 from edgesep.search.space import Param, Space, load_space
 
 HEARTBEAT_S = 30
@@ -70,6 +70,20 @@ def build_space_model(space: Space, values: dict[str, Any]) -> Any:
     return build_from_dict(space.family, space.config(values))
 
 
+def load_supernet(space: Space) -> Any:
+    """The elastic supernet of a one-shot space; its fields must be the supernet's."""
+    from edgesep.models.elastic import ELASTIC_FIELDS, ElasticConvTasNet
+    from edgesep.zoo import load
+
+    supernet = load(space.proxy.supernet, allow_untrained=True)
+    if not isinstance(supernet, ElasticConvTasNet):
+        raise ValueError(f"proxy.supernet {space.proxy.supernet!r} is not an elastic supernet")
+    bad = [p.name for p in space.params if p.name not in ELASTIC_FIELDS]
+    if bad:
+        raise ValueError(f"one-shot spaces search elastic fields {ELASTIC_FIELDS} only, not {bad}")
+    return supernet
+
+
 def _suggest(trial: Any, p: Param) -> Any:
     if p.choices:
         index = trial.suggest_categorical(p.name, list(range(len(p.choices))))
@@ -83,6 +97,7 @@ def make_objective(space: Space, out: Path, budgets: dict[str, float]) -> Callab
     import optuna
 
     keys = sorted(budgets)
+    supernet = load_supernet(space) if space.proxy.supernet else None
 
     def objective(trial: Any) -> Any:
         values = {p.name: _suggest(trial, p) for p in space.params}
@@ -99,7 +114,11 @@ def make_objective(space: Space, out: Path, budgets: dict[str, float]) -> Callab
         if broken:
             raise reject(f"constraints {broken}")
         try:
-            model = build_space_model(space, values)
+            model = (
+                supernet.subnet(values).eval()
+                if supernet is not None
+                else build_space_model(space, values)
+            )
         except ValueError as exc:
             raise reject(f"config: {exc}") from None
         figures = static_cost(model, space.cost)
@@ -121,7 +140,11 @@ def make_objective(space: Space, out: Path, budgets: dict[str, float]) -> Callab
                     trial.set_user_attr("pruned_at", {"step": step, "si_snri": score})
                     raise optuna.TrialPruned(f"step {step}: {score:.2f} dB")
 
-        result = proxy_train(model, space.proxy, report)
+        result = (
+            one_shot_score(model, space.proxy)
+            if supernet is not None
+            else proxy_train(model, space.proxy, report)
+        )
         trial.set_user_attr("proxy", result)
         objectives = {"si_snri": result["si_snri"], **figures}
         values_out = [float(objectives[k]) for k in space.objectives]

@@ -78,3 +78,11 @@ def proxy_train(
         return {"si_snri": score, "steps": step, "history": history}
     finally:
         torch.set_num_threads(previous)
+
+
+def one_shot_score(model: Separator, proxy: Proxy) -> dict[str, Any]:
+    """Validation SI-SNRi of ``model`` as it is (a subnet with its supernet's weights)."""
+    cfg = recipe(proxy)
+    valid = load_validation_sets(cfg.valid_dirs, proxy.valid_max_items)
+    score = validate(model, valid, torch.device("cpu"))["mean"]
+    return {"si_snri": score, "steps": 0, "history": [], "one_shot": proxy.supernet}

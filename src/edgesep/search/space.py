@@ -69,6 +69,9 @@ class Proxy:
     valid_max_items: int = 20
     threads: int = 1
     smoke_data: str = ""  # build the tone corpus of `edgesep data smoke` here when missing
+    # one-shot mode: score each config as a subnet of this elastic supernet (a zoo name or an
+    # artifact path), validated with the supernet's weights and no training
+    supernet: str = ""
 
 
 @dataclass(frozen=True)
