@@ -224,26 +224,31 @@ def counted(study: Any) -> int:
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
-def run_worker(space_path: str, opts: SearchOptions, seed: int) -> None:
-    """One process's share of the study: trials until the study holds ``n_trials`` in total."""
+def _optimize(
+    study: Any, space: Space, opts: SearchOptions, budgets: dict[str, float], *callbacks: Any
+) -> None:
+    """Run trials until the study holds ``opts.n_trials`` (complete or pruned) in total."""
     import optuna
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    space = load_space(space_path)
-    budgets = budgets_of(space, opts.device)
-    study = open_study(space, opts, budgets, seed)
     if counted(study) >= opts.n_trials:
         return
+    done = MaxTrialsCallback(opts.n_trials, states=(TrialState.COMPLETE, TrialState.PRUNED))
     study.optimize(
         make_objective(space, opts.out, budgets),
-        callbacks=[
-            MaxTrialsCallback(opts.n_trials, states=(TrialState.COMPLETE, TrialState.PRUNED))
-        ],
+        callbacks=[done, *callbacks],
         catch=(RuntimeError,),
         gc_after_trial=True,
     )
+
+
+def run_worker(space_path: str, opts: SearchOptions, seed: int) -> None:
+    """One process's share of the study: trials until the study holds ``n_trials`` in total."""
+    space = load_space(space_path)
+    budgets = budgets_of(space, opts.device)
+    _optimize(open_study(space, opts, budgets, seed), space, opts, budgets)
 
 
 def _best_line(study: Any) -> str:
@@ -305,23 +310,7 @@ def search(space_path: str | Path, opts: SearchOptions, console: Console | None 
                 task, completed=min(counted(study_), opts.n_trials), description=_best_line(study_)
             )
 
-        if counted(study) < opts.n_trials:
-            import optuna
-            from optuna.study import MaxTrialsCallback
-            from optuna.trial import TrialState
-
-            optuna.logging.set_verbosity(optuna.logging.WARNING)
-            study.optimize(
-                make_objective(space, opts.out, budgets),
-                callbacks=[
-                    MaxTrialsCallback(
-                        opts.n_trials, states=(TrialState.COMPLETE, TrialState.PRUNED)
-                    ),
-                    update,
-                ],
-                catch=(RuntimeError,),
-                gc_after_trial=True,
-            )
+        _optimize(study, space, opts, budgets, update)
         while any(p.is_alive() for p in procs):
             update(study, None)
             time.sleep(POLL_S)

@@ -49,21 +49,20 @@ def fit_subnet(
     when none fits."""
     cost = cost or Cost()
     load_device(device)  # a bad name fails before any measuring
-    ranked = sorted(
-        supernet.all_choices(),
-        key=lambda c: -static_cost(supernet.subnet(c), cost)["macs_per_second"],
-    )
+    subnets = [(choice, supernet.subnet(choice).eval()) for choice in supernet.all_choices()]
+    statics = [static_cost(model, cost) for _, model in subnets]
+    order = sorted(range(len(subnets)), key=lambda i: -statics[i]["macs_per_second"])
     tried: list[dict[str, Any]] = []
+    limit_mb = load_device(device).budgets.model_mb if device != HOST_NAME else None
     with tempfile.TemporaryDirectory() as tmp:
         base = work or Path(tmp)
-        limit_mb = load_device(device).budgets.model_mb if device != HOST_NAME else None
-        for i, choice in enumerate(ranked):
-            model = supernet.subnet(choice).eval()
+        for i in order:
+            choice, model = subnets[i]
             if limit_mb is not None and 4 * model.n_params() / 1e6 > limit_mb:
                 # fp32 weights alone break the size budget: no need to export and time it
                 tried.append({"choice": choice, "fits": False, "why": "fp32 weights > model_mb"})
                 continue
-            figures = {**static_cost(model, cost), **measured_cost(model, cost, base / f"{i:03d}")}
+            figures = {**statics[i], **measured_cost(model, cost, base / f"{i:03d}")}
             ok, verdict = _fits(figures, device, model.causal)
             tried.append({"choice": choice, "fits": ok, **verdict})
             if ok:
