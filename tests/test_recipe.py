@@ -74,3 +74,35 @@ def test_training_follows_the_cosine_schedule(tmp_path: Path) -> None:
     assert all(math.isfinite(e["loss"]) for e in lines if "loss" in e)
     with pytest.raises(ValueError, match="lr_schedule"):
         train(replace(cfg, out_dir=str(tmp_path / "bad"), lr_schedule="steps"))
+
+
+def test_resume_into_cosine_drops_the_plateau_halvings(tmp_path: Path) -> None:
+    """A plateau run whose rate was halved, resumed under a cosine recipe, follows that curve."""
+    from edgesep.data.dynamic import DynamicMixConfig, PoolConfig
+    from edgesep.train.loop import TrainConfig, train
+
+    data = build_smoke_data(tmp_path / "smoke")
+    cfg = TrainConfig(
+        model="convtasnet-test",
+        data=DynamicMixConfig(
+            pools=(PoolConfig(str(data / "corpus")),), segment_seconds=0.25, epoch_size=8
+        ),
+        valid_dirs=(str(data / "valid"),),
+        out_dir=str(tmp_path / "run"),
+        threads=1,
+        device="cpu",
+        batch_size=2,
+        max_steps=4,
+        eval_every=1,
+        lr_patience=1,
+        early_stop_patience=100,
+        lr=1e-12,  # nothing improves after the first evaluation: every later one halves
+    )
+    train(cfg, console=Console(quiet=True))
+    state = json.loads((tmp_path / "run" / "checkpoints" / "last" / "state.json").read_text())
+    assert state["lr_scale"] < 1.0
+    resumed = replace(cfg, lr=1e-3, lr_schedule="cosine", max_steps=8, eval_every=2)
+    train(resumed, resume=True, console=Console(quiet=True))
+    lines = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    lrs = [e["lr"] for e in lines if "valid" in e and e["step"] > 4]
+    assert lrs == pytest.approx([scheduled_lr(k, 1e-3, "cosine", 0, 8, 0.0) for k in (6, 8)])

@@ -32,6 +32,7 @@ from edgesep.data.cards import read_card
 from edgesep.data.datasets import MixtureDataset
 from edgesep.data.dynamic import DynamicMixConfig, DynamicMixDataset
 from edgesep.data.musicmix import MusicMixConfig, MusicMixDataset
+from edgesep.errors import InputError
 from edgesep.metrics.pit import best_permutation, pit_si_snr_loss
 from edgesep.metrics.sisnr import si_snr
 from edgesep.models.artifact import save_artifact, software_versions
@@ -215,10 +216,10 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
     """Train and return the path of the best model artifact (``OUT/best``)."""
     console = console or Console()
     if not cfg.valid_dirs:
-        raise ValueError("valid_dirs is empty: training keeps the model that validates best")
+        raise InputError("valid_dirs is empty: training keeps the model that validates best")
     epoch_size = cfg.music.epoch_size if cfg.music else cfg.data.epoch_size
     if epoch_size < cfg.batch_size:
-        raise ValueError(
+        raise InputError(
             f"data.epoch_size ({epoch_size}) is smaller than batch_size ({cfg.batch_size})"
         )
     torch.set_num_threads(cfg.threads)
@@ -280,10 +281,12 @@ def _train(cfg: TrainConfig, resume: bool, console: Console, world: World) -> Pa
             # a resumed run may change its recipe (e.g. batch shape); the card keeps the record
             state.setdefault("config_changes", []).append({"step": state["step"], **changes})
             console.print(f"config changed on resume: {changes}")
-            if "lr" in changes:
-                state["lr"] = cfg.lr
+            if changes.keys() & _SCHEDULE_FIELDS:
+                # a new learning-rate recipe starts afresh: no plateau halvings carried over
+                state["lr"], state["lr_scale"], state["lr_bad"] = cfg.lr, 1.0, 0
                 for group in opt.param_groups:
                     group["lr"] = cfg.lr
+                _set_lr(opt, cfg, state)
     elif (out / "log.jsonl").exists():
         raise FileExistsError(
             f"{out}: holds a previous run; pass --resume or choose another out_dir"
@@ -319,7 +322,7 @@ def _train(cfg: TrainConfig, resume: bool, console: Console, world: World) -> Pa
 
     steps_per_epoch = len(dataset) // (cfg.batch_size * world.size)
     if steps_per_epoch < 1:
-        raise ValueError(
+        raise InputError(
             f"data.epoch_size ({len(dataset)}) is smaller than one step of {world.size} ranks x "
             f"batch_size {cfg.batch_size}"
         )
@@ -424,6 +427,9 @@ def _train(cfg: TrainConfig, resume: bool, console: Console, world: World) -> Pa
         f"{state['best']:.2f} dB; checkpoint {last}"
     )
     return out / "best"
+
+
+_SCHEDULE_FIELDS = {"lr", "lr_schedule"}  # a change of either resets the plateau halvings
 
 
 def _set_lr(opt: torch.optim.Optimizer, cfg: TrainConfig, state: dict[str, Any]) -> None:
