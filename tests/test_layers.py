@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "metrics": 0,
     "sysinfo": 0,  # host description for manifests (stdlib only); not yet listed in DESIGN.md
     "atomic": 0,  # atomic file and folder writes (stdlib only); not yet listed in DESIGN.md
+    "errors": 0,  # the project's error types (stdlib only)
     "chunking": 0,  # torch-free overlap-add chunking shared by models.apply and runtime
     "nn": 1,
     "models": 2,

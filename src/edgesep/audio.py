@@ -22,13 +22,15 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from edgesep.errors import InputError
+
 MIN_SAMPLE_RATE = 1000
 MAX_SAMPLE_RATE = 384_000
 _EXT_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG", ".aif": "AIFF"}
 _FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
 
 
-class AudioError(ValueError):
+class AudioError(InputError):
     """A bad audio file or bad audio data headed for a file; the message is ``PATH: problem``."""
 
     def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
@@ -178,7 +180,7 @@ def iter_blocks(
     block is checked for NaN/Inf as it arrives. Memory stays at one block whatever the length.
     """
     if block_frames < 1:
-        raise ValueError(f"block_frames must be >= 1, got {block_frames}")
+        raise InputError(f"block_frames must be >= 1, got {block_frames}")
     p = Path(path)
     _checked_info(p)  # fail now, not on the first next()
     return _blocks(p, block_frames, mono)
@@ -333,7 +335,7 @@ def write(
 
 def _check_rates(sr_in: int, sr_out: int) -> None:
     if sr_in <= 0 or sr_out <= 0:
-        raise ValueError(f"sample rates must be positive, got {sr_in} -> {sr_out}")
+        raise InputError(f"sample rates must be positive, got {sr_in} -> {sr_out}")
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
@@ -346,7 +348,7 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     if arr.dtype not in (np.float32, np.float64):
         arr = arr.astype(np.float32)
     if arr.ndim not in (1, 2):
-        raise ValueError(f"resample expects (T,) or (C, T), got shape {arr.shape}")
+        raise InputError(f"resample expects (T,) or (C, T), got shape {arr.shape}")
     if sr_in == sr_out:
         return arr
     if arr.ndim == 1:
@@ -365,7 +367,7 @@ class StreamResampler:
     def __init__(self, sr_in: int, sr_out: int, n_channels: int) -> None:
         _check_rates(sr_in, sr_out)
         if n_channels < 1:
-            raise ValueError(f"n_channels must be >= 1, got {n_channels}")
+            raise InputError(f"n_channels must be >= 1, got {n_channels}")
         self.sr_in, self.sr_out, self.n_channels = sr_in, sr_out, n_channels
         self._stream = (
             None
@@ -379,7 +381,7 @@ class StreamResampler:
             raise RuntimeError("StreamResampler.process after flush")
         arr = np.asarray(block, dtype=np.float32)
         if arr.ndim != 2 or arr.shape[0] != self.n_channels:
-            raise ValueError(f"expected a ({self.n_channels}, n) block, got shape {arr.shape}")
+            raise InputError(f"expected a ({self.n_channels}, n) block, got shape {arr.shape}")
         if self._stream is None:
             return arr
         if arr.shape[1] == 0:
@@ -403,7 +405,7 @@ def to_mono(x: np.ndarray) -> np.ndarray:
     if arr.ndim == 1:
         return arr
     if arr.ndim != 2:
-        raise ValueError(f"to_mono expects (T,) or (C, T), got shape {arr.shape}")
+        raise InputError(f"to_mono expects (T,) or (C, T), got shape {arr.shape}")
     return arr.mean(axis=0, keepdims=True, dtype=np.float64).astype(arr.dtype, copy=False)
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesep.audio import AtomicWriter, StreamResampler, info, iter_blocks
+from edgesep.errors import InputError
 
 ChunkFn = Callable[[np.ndarray], np.ndarray]
 
@@ -117,7 +118,7 @@ class OverlapAdd:
         reorder: bool = True,
     ) -> None:
         if chunk_seconds <= 0 or overlap_seconds < 0:
-            raise ValueError(
+            raise InputError(
                 f"need chunk_seconds > 0 and overlap_seconds >= 0, "
                 f"got {chunk_seconds} and {overlap_seconds}"
             )
@@ -131,7 +132,7 @@ class OverlapAdd:
         self.chunk_frames = max(a, a * round(chunk_seconds * sr / a))
         self.overlap_frames = a * round(overlap_seconds * sr / a)
         if 2 * self.overlap_frames > self.chunk_frames:
-            raise ValueError(
+            raise InputError(
                 f"overlap ({overlap_seconds} s) must be at most half the chunk ({chunk_seconds} s)"
             )
         self.hop_frames = self.chunk_frames - self.overlap_frames
@@ -173,7 +174,7 @@ class OverlapAdd:
         for block in blocks:
             arr = np.asarray(block, dtype=np.float32)
             if arr.ndim != 2 or (n_chan is not None and arr.shape[0] != n_chan):
-                raise ValueError(f"expected ({n_chan or 'C'}, n) blocks, got shape {arr.shape}")
+                raise InputError(f"expected ({n_chan or 'C'}, n) blocks, got shape {arr.shape}")
             n_chan = arr.shape[0]
             done = 0
             while done < arr.shape[1]:
@@ -275,9 +276,9 @@ def check_waveform(waveform: np.ndarray) -> np.ndarray:
     """``waveform`` as float32 (T,) or (C, T), refusing empty or non-finite audio."""
     x = np.asarray(waveform, dtype=np.float32)
     if x.ndim not in (1, 2) or x.shape[-1] == 0:
-        raise ValueError(f"expected non-empty (T,) or (C, T) audio, got shape {x.shape}")
+        raise InputError(f"expected non-empty (T,) or (C, T) audio, got shape {x.shape}")
     if not np.isfinite(x).all():
-        raise ValueError("waveform contains NaN or Inf samples")
+        raise InputError("waveform contains NaN or Inf samples")
     return x
 
 

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from edgesep.errors import InputError, MissingFileError
+
 C = TypeVar("C")
 
 
@@ -61,18 +63,18 @@ def _scalar(tp: type, value: Any) -> Any:
         return float(value)
     elif isinstance(value, tp) and not isinstance(value, bool):
         return value
-    raise ValueError(f"expected {tp.__name__}, got {value!r}")
+    raise InputError(f"expected {tp.__name__}, got {value!r}")
 
 
 def from_dict(cls: type[C], data: dict[str, Any]) -> C:
-    """Build dataclass ``cls`` from ``data``; unknown keys raise ``ValueError``."""
+    """Build dataclass ``cls`` from ``data``; unknown keys raise ``InputError``."""
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"unknown option(s) for {cls.__name__}: {', '.join(sorted(unknown))}; "
             f"known: {', '.join(sorted(names))}"
         )
@@ -81,7 +83,7 @@ def from_dict(cls: type[C], data: dict[str, Any]) -> C:
         try:
             kwargs[key] = _coerce(hints[key], value)
         except ValueError as exc:
-            raise ValueError(f"option {cls.__name__}.{key}: {exc}") from None
+            raise InputError(f"option {cls.__name__}.{key}: {exc}") from None
     return cls(**kwargs)
 
 
@@ -90,14 +92,14 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     out = json.loads(json.dumps(data))
     for item in overrides:
         if "=" not in item:
-            raise ValueError(f"override {item!r} is not of the form key=value")
+            raise InputError(f"override {item!r} is not of the form key=value")
         key, raw = item.split("=", 1)
         node = out
         parts = key.split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ValueError(f"override {item!r}: {part!r} is not a section")
+                raise InputError(f"override {item!r}: {part!r} is not a section")
         node[parts[-1]] = yaml.safe_load(raw)
     return out
 
@@ -106,13 +108,13 @@ def load_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML or JSON mapping, with a clear error naming the file."""
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"{p}: config file not found")
+        raise MissingFileError(f"{p}: config file not found")
     try:
         data = yaml.safe_load(p.read_text())
     except yaml.YAMLError as exc:
-        raise ValueError(f"{p}: not valid YAML/JSON ({exc})") from None
+        raise InputError(f"{p}: not valid YAML/JSON ({exc})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{p}: expected a mapping at the top level")
+        raise InputError(f"{p}: expected a mapping at the top level")
     return data
 
 

@@ -30,6 +30,7 @@ from scipy.signal import ShortTimeFFT
 from scipy.signal.windows import hann
 
 from edgesep.atomic import write_text
+from edgesep.errors import InputError
 from edgesep.metrics.pit import best_permutation, reorder
 from edgesep.metrics.sdr import sdr
 from edgesep.metrics.sisnr import si_snr
@@ -72,7 +73,7 @@ def oracle_mask(
     Shape: mix (T,), sources (S, T) -> (S, T)
     """
     if kind not in ("irm", "ibm"):
-        raise ValueError(f"unknown oracle mask {kind!r}; known: irm, ibm")
+        raise InputError(f"unknown oracle mask {kind!r}; known: irm, ibm")
     n_win = max(4, round(window_seconds * sample_rate))
     stft = ShortTimeFFT(hann(n_win, sym=False), hop=n_win // 4, fs=sample_rate)
     n_time = mix.shape[-1]
@@ -187,7 +188,7 @@ def evaluate(
     data_path = Path(data_dir)
     sep, model_info = _resolve_model(model, model_name)
     if mixture not in ("clean", "both", "single"):
-        raise ValueError(f"mixture must be clean, both or single, got {mixture!r}")
+        raise InputError(f"mixture must be clean, both or single, got {mixture!r}")
     dataset = MixtureDataset(data_path, max_items=max_items, mixture=mixture)  # type: ignore[arg-type]
     n_items = len(dataset)
     rows: list[dict[str, Any]] = []
@@ -204,7 +205,7 @@ def evaluate(
             item_id = str(item["id"])
             bar.update(task, description=item_id)
             if ref.shape[0] != sep.n_src:
-                raise ValueError(
+                raise InputError(
                     f"{data_path}: {item_id} has {ref.shape[0]} sources but the model "
                     f"separates {sep.n_src}"
                 )

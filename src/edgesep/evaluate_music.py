@@ -29,6 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from edgesep.atomic import write_text
 from edgesep.data.datasets.musdb import MusdbDataset
+from edgesep.errors import InputError
 from edgesep.evaluate import _data_card, _json_safe, _resolve_model, oracle_mask
 from edgesep.metrics.music import csdr, track_sdr_v4, usdr
 from edgesep.models.base import Separator
@@ -106,7 +107,7 @@ def evaluate_music(
     dataset = MusdbDataset(data_path, split, max_items=max_items)
     stems = dataset.source_names
     if tuple(sep.source_names) != stems:
-        raise ValueError(
+        raise InputError(
             f"{data_path}: tracks have stems {', '.join(stems)} but the model separates "
             f"{', '.join(sep.source_names)}"
         )

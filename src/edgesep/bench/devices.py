@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesep.config import from_dict, load_file
+from edgesep.errors import InputError
 from edgesep.registry import Registry
 from edgesep.sysinfo import cpu_description
 
@@ -55,7 +56,7 @@ class Budgets:
         for key in BUDGET_KEYS:
             value = getattr(self, key)
             if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"budget {key} must be a positive number, got {value!r}")
+                raise InputError(f"budget {key} must be a positive number, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -84,15 +85,15 @@ class DeviceProfile:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+            raise InputError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if not self.name:
-            raise ValueError("name must not be empty")
+            raise InputError("name must not be empty")
         if not isinstance(self.budgets, Budgets):
-            raise ValueError(f"budgets must be a mapping of budget figures, got {self.budgets!r}")
+            raise InputError(f"budgets must be a mapping of budget figures, got {self.budgets!r}")
         if not all(isinstance(s, str) for s in self.sources) or isinstance(self.sources, str):
-            raise ValueError(f"sources must be a list of strings, got {self.sources!r}")
+            raise InputError(f"sources must be a list of strings, got {self.sources!r}")
         if self.cores < 1:
-            raise ValueError(f"cores must be >= 1, got {self.cores}")
+            raise InputError(f"cores must be >= 1, got {self.cores}")
         for key in (
             "clock_ghz",
             "ram_mb",
@@ -104,7 +105,7 @@ class DeviceProfile:
         ):
             value = getattr(self, key)
             if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{key} must be a positive number, got {value!r}")
+                raise InputError(f"{key} must be a positive number, got {value!r}")
 
 
 def _bundled() -> Registry[Path]:
@@ -146,9 +147,9 @@ def load_device(name_or_path: str | Path) -> DeviceProfile:
     try:
         profile = from_dict(DeviceProfile, data)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: bad device profile: {exc}") from None
+        raise InputError(f"{path}: bad device profile: {exc}") from None
     if profile.name != path.stem and path.parent == PROFILE_DIR:
-        raise ValueError(f"{path}: name {profile.name!r} differs from the file name")
+        raise InputError(f"{path}: name {profile.name!r} differs from the file name")
     return _with_live_host(profile) if profile.kind == "host" else profile
 
 
@@ -200,7 +201,7 @@ def host_profile() -> DeviceProfile:
 
 def _check_dtype(dtype: str) -> str:
     if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        raise InputError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     return "int8" if dtype == "int8" else "fp32"
 
 
@@ -211,7 +212,7 @@ def peak_macs_per_second(device: DeviceProfile, dtype: str = "fp32", threads: in
     in fp32 on these cores, so half precision saves bytes, not cycles.
     """
     if threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
+        raise InputError(f"threads must be >= 1, got {threads}")
     rate = (
         device.int8_macs_per_cycle if _check_dtype(dtype) == "int8" else device.fp32_macs_per_cycle
     )
@@ -231,7 +232,7 @@ def project_seconds(
     ignores memory bandwidth and cache size, so the result is a projection, to be labelled so.
     """
     if not (math.isfinite(measured_s) and measured_s >= 0):
-        raise ValueError(f"measured_s must be a non-negative number, got {measured_s!r}")
+        raise InputError(f"measured_s must be a non-negative number, got {measured_s!r}")
     ratio = peak_macs_per_second(host, dtype, threads) / peak_macs_per_second(
         device, dtype, threads
     )
@@ -252,7 +253,7 @@ def energy_estimate(
         ("bytes_per_second", bytes_per_second),
     ):
         if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"{key} must be a non-negative number, got {value!r}")
+            raise InputError(f"{key} must be a non-negative number, got {value!r}")
     pj_per_mac = device.pj_per_mac_int8 if kind == "int8" else device.pj_per_mac_fp32
     compute_mj = macs_per_second * pj_per_mac * 1e-9
     memory_mj = bytes_per_second * device.pj_per_byte * 1e-9

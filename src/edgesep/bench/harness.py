@@ -22,6 +22,7 @@ from rich.console import Console
 
 from edgesep.bench.profile import ProfileSettings, profile
 from edgesep.bench.targets import Target, build_target
+from edgesep.errors import InputError
 from edgesep.evaluate import ORACLES, evaluate
 
 QUALITY_METRICS = ("si_snri", "sdri")
@@ -68,7 +69,7 @@ def calibration_mixtures(cal: Calibration, sample_rate: int) -> list[np.ndarray]
     from edgesep.data.datasets import MixtureDataset
 
     if not cal.dir:
-        raise ValueError("an onnx-int8 variant needs calibration.dir (a mixture folder)")
+        raise InputError("an onnx-int8 variant needs calibration.dir (a mixture folder)")
     data = MixtureDataset(Path(cal.dir), max_items=cal.n_items)
     out = []
     for index in range(len(data)):
@@ -126,13 +127,13 @@ def run_bench(config: BenchConfig, out_dir: Path, console: Console | None = None
         e.label or (Path(e.model).stem if Path(e.model).suffix else e.model) for e in config.models
     ]
     if len(set(labels)) != len(labels):
-        raise ValueError(
+        raise InputError(
             f"{config.name}: two models share a row name ({labels}); give them distinct `label`s"
         )
     for entry in config.models:
         unknown = set(entry.test_sets) - set(tests)
         if unknown:
-            raise ValueError(
+            raise InputError(
                 f"{entry.model}: unknown test sets {sorted(unknown)}; known: {sorted(tests)}"
             )
     rows: list[dict[str, Any]] = []

@@ -30,6 +30,7 @@ from edgesep.bench.memprobe import (
     offline_input_shape,
     ort_session,
 )
+from edgesep.errors import InputError
 
 if TYPE_CHECKING:
     from edgesep.models.base import Separator
@@ -67,7 +68,7 @@ class Timing:
 def timing_from_seconds(samples: Sequence[float]) -> Timing:
     """Summarise per-call durations given in seconds (percentiles linearly interpolated)."""
     if len(samples) == 0:
-        raise ValueError("timing_from_seconds needs at least one sample")
+        raise InputError("timing_from_seconds needs at least one sample")
     ms = 1000.0 * np.asarray(samples, dtype=np.float64)
     p50, p95, p99 = np.percentile(ms, [50, 95, 99])
     return Timing(
@@ -83,9 +84,9 @@ def timing_from_seconds(samples: Sequence[float]) -> Timing:
 
 def _check_runs(n_warmup: int, n_runs: int) -> None:
     if n_runs < 1:
-        raise ValueError(f"n_runs must be at least 1, got {n_runs}")
+        raise InputError(f"n_runs must be at least 1, got {n_runs}")
     if n_warmup < 0:
-        raise ValueError(f"n_warmup must be non-negative, got {n_warmup}")
+        raise InputError(f"n_warmup must be non-negative, got {n_warmup}")
 
 
 def time_calls(fn: Callable[[], object], n_warmup: int = 3, n_runs: int = 30) -> Timing:
@@ -117,7 +118,7 @@ def ort_chunk_timing(
     """
     _check_runs(n_warmup, n_runs)
     if n_time < 1:
-        raise ValueError(f"n_time must be at least 1, got {n_time}")
+        raise InputError(f"n_time must be at least 1, got {n_time}")
     session = ort_session(path, threads)
     if is_step_graph(session):
         stream = OrtStream(session)
@@ -134,7 +135,7 @@ def ort_chunk_timing(
 def _torch_threads(threads: int) -> Iterator[None]:
     """Run the block with ``threads`` intra-op threads and restore the previous count."""
     if threads < 1:
-        raise ValueError(f"threads must be at least 1, got {threads}")
+        raise InputError(f"threads must be at least 1, got {threads}")
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -165,7 +166,7 @@ def torch_chunk_timing(
     (the model's train/eval mode is restored afterwards)."""
     _check_runs(n_warmup, n_runs)
     if n_time < 1:
-        raise ValueError(f"n_time must be at least 1, got {n_time}")
+        raise InputError(f"n_time must be at least 1, got {n_time}")
     gen = torch.Generator().manual_seed(seed)
     mix = INPUT_RMS * torch.randn(1, 1, n_time, generator=gen)
     with _torch_threads(threads), _eval_mode(model), torch.inference_mode():
@@ -184,9 +185,9 @@ def torch_step_timing(
     of one mono stream, the state carried from call to call. Causal models only."""
     _check_runs(n_warmup, n_runs)
     if not model.causal:
-        raise ValueError(f"{type(model).__name__}: step timing needs a causal model")
+        raise InputError(f"{type(model).__name__}: step timing needs a causal model")
     if hops_per_step < 1:
-        raise ValueError(f"hops_per_step must be at least 1, got {hops_per_step}")
+        raise InputError(f"hops_per_step must be at least 1, got {hops_per_step}")
     gen = torch.Generator().manual_seed(seed)
     n_chunk = hops_per_step * model.stream_hop
     chunks = iter(INPUT_RMS * torch.randn(n_warmup + n_runs, 1, 1, n_chunk, generator=gen))
@@ -206,7 +207,7 @@ def real_time_factor(
     """Wall time of ``run()`` over the ``audio_seconds`` it processes (< 1: faster than real
     time): median, min and max over ``n_runs`` timed calls after ``n_warmup`` untimed ones."""
     if not audio_seconds > 0:
-        raise ValueError(f"audio_seconds must be positive, got {audio_seconds}")
+        raise InputError(f"audio_seconds must be positive, got {audio_seconds}")
     timing = time_calls(run, n_warmup, n_runs)
     per_ms = 1000.0 * audio_seconds
     return {

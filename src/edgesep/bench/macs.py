@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from edgesep.errors import InputError
 from edgesep.models.base import Separator
 
 _GATES = {nn.GRU: 3, nn.LSTM: 4, nn.RNN: 1}
@@ -32,7 +33,7 @@ _GATES = {nn.GRU: 3, nn.LSTM: 4, nn.RNN: 1}
 def rnn_macs(rnn: nn.RNNBase, n_steps: int, n_batch: int) -> int:
     """MACs of ``rnn`` over ``n_steps`` steps of ``n_batch`` sequences (the gates' matmuls)."""
     if rnn.proj_size:
-        raise ValueError("LSTM projections are not counted")
+        raise InputError("LSTM projections are not counted")
     gates = _GATES[type(rnn)]
     n_dirs = 2 if rnn.bidirectional else 1
     hidden, total = rnn.hidden_size, 0

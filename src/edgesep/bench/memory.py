@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from edgesep.bench import memprobe
+from edgesep.errors import InputError
 
 BACKENDS = ("torch", "ort")
 _STDERR_LINES = 5
@@ -50,13 +51,13 @@ def peak_rss(
     argument and RuntimeError, with the child's last stderr lines, when a child fails.
     """
     if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+        raise InputError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     if not seconds > 0:
-        raise ValueError(f"seconds must be positive, got {seconds}")
+        raise InputError(f"seconds must be positive, got {seconds}")
     if threads < 1:
-        raise ValueError(f"threads must be at least 1, got {threads}")
+        raise InputError(f"threads must be at least 1, got {threads}")
     if not timeout_s > 0:
-        raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+        raise InputError(f"timeout_s must be positive, got {timeout_s}")
     # the model child first: a bad model fails before the baseline is paid for
     peak_kib, wall = _run_probe(backend, str(model), seconds, threads, timeout_s)
     base_kib, _ = _run_probe(f"baseline-{backend}", str(model), seconds, threads, timeout_s)

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgesep.errors import InputError
+
 if TYPE_CHECKING:
     import onnxruntime
 
@@ -52,7 +54,7 @@ def ort_session(path: str | os.PathLike[str], threads: int = 1) -> onnxruntime.I
     import onnxruntime as ort
 
     if threads < 1:
-        raise ValueError(f"threads must be at least 1, got {threads}")
+        raise InputError(f"threads must be at least 1, got {threads}")
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
@@ -80,7 +82,7 @@ def offline_input_shape(session: onnxruntime.InferenceSession, n_time: int) -> t
     """(1, C, n_time) for an offline graph's single input; C from the graph (1 if symbolic)."""
     inputs = session.get_inputs()
     if len(inputs) != 1 or len(inputs[0].shape) != 3:
-        raise ValueError("expected an offline graph with one (B, C, T) input")
+        raise InputError("expected an offline graph with one (B, C, T) input")
     return (1, _dims(inputs[0].shape)[1], n_time)
 
 
@@ -93,7 +95,7 @@ class OrtStream:
 
     def __init__(self, session: onnxruntime.InferenceSession) -> None:
         if not is_step_graph(session):
-            raise ValueError(f"not a step graph: no {CHUNK_NAME!r} input")
+            raise InputError(f"not a step graph: no {CHUNK_NAME!r} input")
         self.session = session
         inputs = {i.name: i for i in session.get_inputs()}
         outputs = [o.name for o in session.get_outputs()]
@@ -105,16 +107,16 @@ class OrtStream:
             self.chunk_shape = (*self.chunk_shape[:-1], n)
         missing = [f"{n}_out" for n in inputs if f"{n}_out" not in outputs]
         if missing:
-            raise ValueError(f"step graph has no state output(s) {missing}")
+            raise InputError(f"step graph has no state output(s) {missing}")
         sources = [o for o in outputs if not o.endswith("_out")]
         if len(sources) != 1:
-            raise ValueError(f"step graph needs exactly one non-state output, has {sources}")
+            raise InputError(f"step graph needs exactly one non-state output, has {sources}")
         self.state_names = list(inputs)
         self._fetch = [sources[0], *(f"{n}_out" for n in self.state_names)]
         self.state: dict[str, np.ndarray] = {}
         for name, arg in inputs.items():
             if arg.type not in _ORT_DTYPES:
-                raise ValueError(f"state {name!r}: unsupported type {arg.type}")
+                raise InputError(f"state {name!r}: unsupported type {arg.type}")
             self.state[name] = np.zeros(_dims(arg.shape), dtype=_ORT_DTYPES[arg.type])
 
     def step(self, chunk: np.ndarray) -> np.ndarray:
@@ -127,7 +129,7 @@ class OrtStream:
 def _sample_rate(session: onnxruntime.InferenceSession) -> int:
     meta = session.get_modelmeta().custom_metadata_map
     if "edgesep.sample_rate" not in meta:
-        raise ValueError("the ONNX file has no edgesep.sample_rate metadata (export with edgesep)")
+        raise InputError("the ONNX file has no edgesep.sample_rate metadata (export with edgesep)")
     return int(meta["edgesep.sample_rate"])
 
 

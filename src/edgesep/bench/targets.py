@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from edgesep.errors import InputError
 from edgesep.models.base import Separator
 
 VARIANTS = ("torch-fp32", "onnx-fp32", "onnx-int8", "onnx")
@@ -91,7 +92,7 @@ def load_reference(model: str | Path) -> tuple[Separator, bool]:
         meta = onnx_metadata(path)
         family, config = meta.get("edgesep.family"), meta.get("edgesep.config")
         if not family or not config or config == "null":
-            raise ValueError(
+            raise InputError(
                 f"{path}: no edgesep.family/edgesep.config metadata; export it with "
                 "edgesep export so the profiler knows its architecture"
             )
@@ -134,10 +135,10 @@ def build_target(
     from edgesep.export.int8 import quantize_int8
 
     if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
+        raise InputError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
     is_onnx_file = Path(model).suffix == ".onnx"
     if is_onnx_file != (variant == "onnx"):
-        raise ValueError(f"{model}: variant 'onnx' is for .onnx files, and .onnx files only")
+        raise InputError(f"{model}: variant 'onnx' is for .onnx files, and .onnx files only")
     reference, trained = load_reference(model)
     label = label or (Path(model).stem if Path(model).suffix else str(model))
     name = f"{label}/{variant}"
@@ -154,7 +155,7 @@ def build_target(
         check_parity(reference, path, [round(s * rate) for s in PARITY_SECONDS])
         if variant == "onnx-int8":
             if calibration is None:
-                raise ValueError(f"{name}: int8 quantization needs calibration mixtures")
+                raise InputError(f"{name}: int8 quantization needs calibration mixtures")
             path = quantize_int8(path, work_dir / f"{label}.int8.onnx", calibration(rate))
     separator = OrtSeparator(path, reference, threads)
     return Target(name, model, variant, "ort", path, reference, separator, trained)

@@ -1,7 +1,14 @@
-"""Shared console output for the commands: one-line red errors, exit code 1, no traceback."""
+"""Shared console output for the commands: one-line red errors and exit code 1.
+
+The user's mistakes (:class:`edgesep.errors.EdgesepError`, and files the system cannot open or
+write) print their message only. Anything else is a bug in edgesep: it prints a one-line summary
+and how to see the traceback, ``edgesep --debug ...`` or ``EDGESEP_DEBUG=1``, which re-raise it.
+"""
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NoReturn
@@ -10,13 +17,46 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from edgesep.audio import AudioError
+from edgesep.errors import EdgesepError
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
-# Bad input of every kind the library reports: each message already names the file or option.
-USER_ERRORS: tuple[type[BaseException], ...] = (AudioError, ValueError, KeyError, OSError)
+DEBUG_ENV = "EDGESEP_DEBUG"
+# files the system refused: the message names the file, and the fix is the user's
+_FILE_ERRORS = (
+    FileNotFoundError,
+    FileExistsError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
+)
+_FILE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.ENAMETOOLONG}
+
+
+def is_user_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is the user's to fix (printed in one line) rather than a bug."""
+    if isinstance(exc, (EdgesepError, *_FILE_ERRORS)):
+        return True
+    return isinstance(exc, OSError) and exc.errno in _FILE_ERRNOS
+
+
+def debug_enabled() -> bool:
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def report(exc: Exception) -> None:
+    """Print ``exc`` as the commands do: one line, plus the traceback hint for a bug."""
+    if is_user_error(exc):
+        error(one_line(exc))
+        return
+    error(f"internal error: {type(exc).__name__}: {one_line(exc)}")
+    err_console.print(
+        Text(
+            f"this is a bug in edgesep; `edgesep --debug ...` or {DEBUG_ENV}=1 shows the traceback",
+            style="dim",
+        )
+    )
 
 
 def one_line(exc: BaseException) -> str:
@@ -43,8 +83,14 @@ def fail(message: str) -> NoReturn:
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn the library's bad-input exceptions into a one-line error and exit code 1."""
+    """Print any exception as :func:`report` does and exit with status 1 (with ``--debug``, a
+    bug re-raises with its traceback)."""
     try:
         yield
-    except USER_ERRORS as exc:
-        fail(one_line(exc))
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if debug_enabled():
+            raise
+        report(exc)
+        raise typer.Exit(code=1) from None

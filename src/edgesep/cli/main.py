@@ -5,6 +5,7 @@ Each command module exposes ``register(app)``; :data:`COMMANDS` lists them in he
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from typing import Annotated, TextIO
@@ -27,7 +28,7 @@ from edgesep.cli import (
     stream,
     train,
 )
-from edgesep.cli.common import USER_ERRORS, error, one_line, warn
+from edgesep.cli.common import DEBUG_ENV, debug_enabled, report, warn
 
 app = typer.Typer(
     name="edgesep",
@@ -69,8 +70,14 @@ def _root(
             "--version", callback=_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help=f"Show the traceback of an internal error ({DEBUG_ENV}=1)."),
+    ] = False,
 ) -> None:
     """Audio source separation for edge devices."""
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
 
 
 def _show_audio_warning(
@@ -91,12 +98,14 @@ _default_showwarning = warnings.showwarning
 
 
 def main() -> None:
-    """Console-script entry point; bad input that a command let through still gets one line."""
+    """Console-script entry point; an error a command let through still gets :func:`report`."""
     warnings.showwarning = _show_audio_warning  # audio warnings as one line, like errors
     try:
         app()
-    except USER_ERRORS as exc:
-        error(one_line(exc))
+    except Exception as exc:
+        if debug_enabled():
+            raise
+        report(exc)
         sys.exit(1)
 
 

@@ -35,6 +35,7 @@ from edgesep.cli.stream_io import (
     reblock,
     stdin_blocks,
 )
+from edgesep.errors import InputError
 from edgesep.runtime import Model, StreamingSession
 from edgesep.runtime.realtime import RealtimeRunner
 
@@ -56,7 +57,7 @@ def load_stream_model(name: str, hops_per_step: int, work_dir: Path, threads: in
 
     torch_model = load(name)
     if not torch_model.causal:
-        raise ValueError(f"{name}: not a causal model; streaming needs a causal config")
+        raise InputError(f"{name}: not a causal model; streaming needs a causal config")
     path = work_dir / f"{Path(name).name}.step.onnx"
     export_step_onnx(torch_model, path, hops_per_step=hops_per_step, dynamic=True)
     check_step_parity(torch_model, path)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from edgesep.audio import AtomicWriter, StreamResampler
+from edgesep.errors import InputError
 from edgesep.runtime import StreamingSession
 from edgesep.runtime.realtime import CausalRescaler
 
@@ -62,13 +63,13 @@ def check_mic() -> Any:
     try:
         import sounddevice as sd  # type: ignore[import-not-found,unused-ignore]
     except (ImportError, OSError):  # OSError: the package without its PortAudio library
-        raise ValueError(
+        raise InputError(
             "--mic needs the sounddevice package (pip install 'edgesep[mic]') and an input device"
         ) from None
     try:
         sd.query_devices(kind="input")
     except Exception as exc:  # PortAudioError when there is no input device
-        raise ValueError(f"--mic: no audio input device ({exc})") from None
+        raise InputError(f"--mic: no audio input device ({exc})") from None
     return sd
 
 

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from edgesep.config import from_dict
+from edgesep.errors import InputError
 from edgesep.models.artifact import REPLAYERS, model_records, set_records
 from edgesep.models.base import Separator
 from edgesep.registry import Registry
@@ -77,12 +78,12 @@ class PassContext:
 
     def require_fit(self, who: str) -> FitFn:
         if self.fit is None:
-            raise ValueError(f"{who}: needs fine-tuning but the context has no `fit` callable")
+            raise InputError(f"{who}: needs fine-tuning but the context has no `fit` callable")
         return self.fit
 
     def require_evaluate(self, who: str) -> EvalFn:
         if self.evaluate is None:
-            raise ValueError(f"{who}: needs validation but the context has no `evaluate` callable")
+            raise InputError(f"{who}: needs validation but the context has no `evaluate` callable")
         return self.evaluate
 
 
@@ -116,7 +117,7 @@ def pass_name(p: Any) -> str:
 def make_pass(spec: dict[str, Any]) -> Any:
     """A pass from ``{"pass": name, **params}`` (a recipe entry); unknown params fail loudly."""
     if "pass" not in spec:
-        raise ValueError(f"pass spec {spec!r} has no 'pass' key")
+        raise InputError(f"pass spec {spec!r} has no 'pass' key")
     params = {k: v for k, v in spec.items() if k != "pass"}
     return from_dict(PASSES.get(str(spec["pass"])), params)
 

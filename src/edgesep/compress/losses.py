@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from edgesep.compress.base import clone
+from edgesep.errors import InputError
 from edgesep.metrics.pit import best_permutation, pit_si_snr_loss, reorder
 from edgesep.metrics.sisnr import si_snr
 from edgesep.models.base import Separator
@@ -85,7 +86,7 @@ class DistillLoss:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"distillation alpha must be in [0, 1], got {self.alpha}")
+            raise InputError(f"distillation alpha must be in [0, 1], got {self.alpha}")
         # a frozen copy: the caller's teacher keeps its mode and trainability (it may be the
         # model a later pass fine-tunes)
         self.teacher = clone(self.teacher).eval().requires_grad_(False)

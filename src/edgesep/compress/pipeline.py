@@ -33,6 +33,7 @@ from edgesep.bench.latency import torch_chunk_timing
 from edgesep.bench.macs import macs_per_second
 from edgesep.compress.base import PassContext, PassResult, make_pass, run_pass
 from edgesep.config import load_file
+from edgesep.errors import InputError
 from edgesep.evaluate import evaluate
 from edgesep.models.artifact import artifact_paths, save_artifact
 from edgesep.models.base import Separator
@@ -62,20 +63,20 @@ def load_recipe(path: str | Path) -> Recipe:
     """Read and check a recipe: every pass must be registered and its params known."""
     data = load_file(path)
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: a compression recipe must be a mapping")
+        raise InputError(f"{path}: a compression recipe must be a mapping")
     unknown = set(data) - {"passes", "fit", "seed", "report", "export", "calibration_batches"}
     if unknown:
-        raise ValueError(f"{path}: unknown recipe keys {sorted(unknown)}")
+        raise InputError(f"{path}: unknown recipe keys {sorted(unknown)}")
     passes = data.get("passes") or []
     if not isinstance(passes, list) or not passes:
-        raise ValueError(f"{path}: 'passes' must be a non-empty list")
+        raise InputError(f"{path}: 'passes' must be a non-empty list")
     for i, spec in enumerate(passes):
         if not isinstance(spec, dict):
-            raise ValueError(f"{path}: passes[{i}] must be a mapping with a 'pass' key")
+            raise InputError(f"{path}: passes[{i}] must be a mapping with a 'pass' key")
         try:
             make_pass(spec)
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: passes[{i}]: {exc}") from None
+            raise InputError(f"{path}: passes[{i}]: {exc}") from None
     from edgesep.config import from_dict
 
     report = from_dict(ReportConfig, dict(data.get("report") or {}))

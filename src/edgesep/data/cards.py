@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesep.atomic import write_text
+from edgesep.errors import InputError
 
 CARD_NAME = "card.json"
 _CHUNK = 1 << 20
@@ -38,7 +39,7 @@ def content_hash(paths: Iterable[Path], root: str | Path | None = None) -> str:
         try:
             rel = path.relative_to(base).as_posix()
         except ValueError:
-            raise ValueError(f"{path}: not inside hash root {base}") from None
+            raise InputError(f"{path}: not inside hash root {base}") from None
         entries.append((rel, path))
     digest = hashlib.sha256()
     for rel, path in sorted(entries):
@@ -83,7 +84,7 @@ def write_card(root: str | Path, card: dict[str, Any]) -> Path:
     try:
         text = json.dumps(full, indent=2, sort_keys=True, allow_nan=False) + "\n"
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: card is not plain JSON ({exc})") from None
+        raise InputError(f"{path}: card is not plain JSON ({exc})") from None
     write_text(path, text)
     return path
 
@@ -96,7 +97,7 @@ def read_card(root: str | Path) -> dict[str, Any]:
     try:
         card = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: data card is not valid JSON ({exc})") from None
+        raise InputError(f"{path}: data card is not valid JSON ({exc})") from None
     if not isinstance(card, dict):
-        raise ValueError(f"{path}: data card must be a JSON object, got {type(card).__name__}")
+        raise InputError(f"{path}: data card must be a JSON object, got {type(card).__name__}")
     return card

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from edgesep.errors import InputError
+
 SPLITS = ("train", "valid", "test")
 
 
@@ -45,5 +47,5 @@ def load_corpus(root: str | Path, split: str) -> list[Utterance]:
         info = sf.info(str(path))
         out.append(Utterance(path, path.parent.name, split, info.frames, info.samplerate))
     if not out:
-        raise ValueError(f"{base}: corpus split holds no .wav files")
+        raise InputError(f"{base}: corpus split holds no .wav files")
     return out

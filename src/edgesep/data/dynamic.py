@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 from edgesep.data.augment import AugmentConfig, augment, reverberate
 from edgesep.data.corpus import Utterance, load_corpus
 from edgesep.data.rooms import load_room_bank
+from edgesep.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class DynamicMixDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
     def __init__(self, cfg: DynamicMixConfig, seed: int = 0) -> None:
         if not cfg.pools:
-            raise ValueError("dynamic mixing needs at least one corpus pool")
+            raise InputError("dynamic mixing needs at least one corpus pool")
         self.cfg = cfg
         self.seed = seed
         self.epoch = 0
@@ -74,25 +75,25 @@ class DynamicMixDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         for p in cfg.pools:
             utts = load_corpus(Path(p.root), p.split)
             if any(u.sample_rate != cfg.sample_rate for u in utts):
-                raise ValueError(f"{p.root}/{p.split}: corpus is not at {cfg.sample_rate} Hz")
+                raise InputError(f"{p.root}/{p.split}: corpus is not at {cfg.sample_rate} Hz")
             self.pools.append(_Pool(utts))
         w = np.array([p.weight for p in cfg.pools], dtype=float)
         if (w < 0).any() or not w.sum() > 0:
-            raise ValueError(f"pool weights must be >= 0 with a positive sum, got {w.tolist()}")
+            raise InputError(f"pool weights must be >= 0 with a positive sum, got {w.tolist()}")
         self.weights = w / w.sum()
         n_speakers = len(
             {s for pool, wk in zip(self.pools, w, strict=True) if wk > 0 for s in pool.speakers}
         )
         if n_speakers < cfg.n_src:
-            raise ValueError(
+            raise InputError(
                 f"dynamic mixing of {cfg.n_src} sources needs as many speakers, "
                 f"the pools hold {n_speakers}"
             )
         self.n_samples = round(cfg.segment_seconds * cfg.sample_rate)
         if not 0.0 <= cfg.p_room <= 1.0:
-            raise ValueError(f"p_room must be in [0, 1], got {cfg.p_room}")
+            raise InputError(f"p_room must be in [0, 1], got {cfg.p_room}")
         if cfg.p_room > 0 and not cfg.rooms:
-            raise ValueError("p_room > 0 needs a room bank: set data.rooms (edgesep data rooms)")
+            raise InputError("p_room > 0 needs a room bank: set data.rooms (edgesep data rooms)")
         self.rooms = (
             load_room_bank(cfg.rooms, cfg.sample_rate, cfg.n_src) if cfg.p_room > 0 else None
         )

@@ -38,6 +38,7 @@ import soxr
 from edgesep.atomic import atomic_dir, check_replaceable
 from edgesep.data.cards import content_hash, write_card
 from edgesep.data.corpus import Utterance
+from edgesep.errors import InputError
 
 __all__ = ["PEAK_LIMIT", "REFERENCE_LEVEL_DBFS", "active_level_db", "build_mixtures"]
 
@@ -106,7 +107,7 @@ def _plan(
         if name in seen:
             redraws += 1
             if redraws > _MAX_REDRAWS:
-                raise ValueError(f"cannot draw {n_mixtures} distinct mixtures from this corpus")
+                raise InputError(f"cannot draw {n_mixtures} distinct mixtures from this corpus")
             continue
         seen.add(name)
         plans.append(_Plan(name, tuple(utts), gains))
@@ -124,13 +125,13 @@ def _render(plan: _Plan, sample_rate: int, mode: str) -> tuple[np.ndarray, float
     lengths = [len(x) for x in signals]
     length = min(lengths) if mode == "min" else max(lengths)
     if length == 0:
-        raise ValueError(f"{plan.utts[lengths.index(0)].path}: utterance is empty")
+        raise InputError(f"{plan.utts[lengths.index(0)].path}: utterance is empty")
     stack = np.zeros((len(signals), length))
     for i, (u, x, gain) in enumerate(zip(plan.utts, signals, plan.gains_db, strict=True)):
         stack[i, : min(length, len(x))] = x[:length]
         level = active_level_db(stack[i], sample_rate)
         if not np.isfinite(level):
-            raise ValueError(f"{u.path}: the part used in mixture {plan.name} is silent")
+            raise InputError(f"{u.path}: the part used in mixture {plan.name} is silent")
         stack[i] *= 10.0 ** ((REFERENCE_LEVEL_DBFS + gain - level) / 20.0)
     peak = max(float(np.abs(stack.sum(axis=0)).max()), float(np.abs(stack).max()))
     scale = min(1.0, PEAK_LIMIT / peak)
@@ -184,22 +185,22 @@ def build_mixtures(
     """
     out = Path(out_dir)
     if mode not in ("min", "max"):
-        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        raise InputError(f"mode must be 'min' or 'max', got {mode!r}")
     if n_src < 2:
-        raise ValueError(f"n_src must be at least 2, got {n_src}")
+        raise InputError(f"n_src must be at least 2, got {n_src}")
     if n_mixtures < 1:
-        raise ValueError(f"n_mixtures must be at least 1, got {n_mixtures}")
+        raise InputError(f"n_mixtures must be at least 1, got {n_mixtures}")
     if sample_rate <= 0:
-        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+        raise InputError(f"sample_rate must be positive, got {sample_rate}")
     lo, hi = (float(v) for v in level_range_db)
     if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
-        raise ValueError(f"level_range_db must be finite (low, high), got {level_range_db}")
+        raise InputError(f"level_range_db must be finite (low, high), got {level_range_db}")
     if not utts:
-        raise ValueError("build_mixtures needs at least one utterance")
+        raise InputError("build_mixtures needs at least one utterance")
     pool = sorted(utts, key=lambda u: (u.split, u.speaker, u.path.name, str(u.path)))
     n_speakers = len({u.speaker for u in pool})
     if n_speakers < n_src:
-        raise ValueError(f"need at least {n_src} speakers to mix, the utterances have {n_speakers}")
+        raise InputError(f"need at least {n_src} speakers to mix, the utterances have {n_speakers}")
     check_replaceable(out, overwrite)
 
     plans = _plan(pool, n_mixtures, n_src, (lo, hi), np.random.default_rng(seed))

@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import Dataset
 
 from edgesep.data.datasets.musdb import STEMS, MusdbTrack, find_tracks
+from edgesep.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class MusicMixDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
     def __init__(self, cfg: MusicMixConfig, seed: int = 0) -> None:
         if not cfg.root:
-            raise ValueError("music.root is empty: name a MUSDB18-HQ-layout folder")
+            raise InputError("music.root is empty: name a MUSDB18-HQ-layout folder")
         self.cfg = cfg
         self.seed = seed
         self.epoch = 0
@@ -53,18 +54,18 @@ class MusicMixDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             t for t in find_tracks(cfg.root, cfg.split) if t.kind == "hq"
         ]
         if not self.tracks:
-            raise ValueError(f"{cfg.root}: training reads MUSDB18-HQ wav folders; none found")
+            raise InputError(f"{cfg.root}: training reads MUSDB18-HQ wav folders; none found")
         self.frames = []
         for t in self.tracks:
             info = sf.info(str(t.path / "vocals.wav"))
             if info.samplerate != cfg.sample_rate:
-                raise ValueError(
+                raise InputError(
                     f"{t.path}: {info.samplerate} Hz, the config asks for {cfg.sample_rate} Hz"
                 )
             self.frames.append(int(info.frames))
         self.n_samples = round(cfg.segment_seconds * cfg.sample_rate)
         if min(self.frames) < self.n_samples:
-            raise ValueError(
+            raise InputError(
                 f"{cfg.root}: a song is shorter than one {cfg.segment_seconds} s segment"
             )
 

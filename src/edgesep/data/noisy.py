@@ -32,6 +32,7 @@ from edgesep.data.cards import content_hash, write_card
 from edgesep.data.corpus import load_corpus
 from edgesep.data.datasets import MixtureDataset
 from edgesep.data.synth.noise import NOISE_KINDS, make_noise
+from edgesep.errors import InputError
 
 FOLDERS = ("mix_both", "mix_clean", "noise", "s1", "s2")
 PEAK = 0.9
@@ -51,7 +52,7 @@ def load_recordings(folder: str | Path | None, sample_rate: int) -> list[np.ndar
         if len(mono) and np.abs(mono).max() > 0:
             out.append(resample(mono, sr, sample_rate) if sr != sample_rate else mono)
     if not out:
-        raise ValueError(f"{root}: holds no non-silent .wav/.flac/.ogg recordings")
+        raise InputError(f"{root}: holds no non-silent .wav/.flac/.ogg recordings")
     return out
 
 
@@ -79,12 +80,12 @@ def build_noisy_mixtures(
     kinds = list(kinds)
     unknown = [k for k in kinds if k not in NOISE_KINDS]
     if unknown or not kinds:
-        raise ValueError(f"noise kinds {unknown or kinds} invalid; choose from {NOISE_KINDS}")
+        raise InputError(f"noise kinds {unknown or kinds} invalid; choose from {NOISE_KINDS}")
     if snr_db[0] > snr_db[1]:
-        raise ValueError(f"snr_db must be (low, high), got {snr_db}")
+        raise InputError(f"snr_db must be (low, high), got {snr_db}")
     clean = MixtureDataset(clean_dir)
     if clean.n_src != 2:
-        raise ValueError(f"{clean_dir}: WHAM! mixtures have 2 speakers, found {clean.n_src}")
+        raise InputError(f"{clean_dir}: WHAM! mixtures have 2 speakers, found {clean.n_src}")
     sr = clean.sample_rate
     recordings = load_recordings(noise_dir, sr)
     if recordings and "real" not in kinds:
@@ -93,15 +94,15 @@ def build_noisy_mixtures(
     n_voices = 0
     if "babble" in kinds:
         if babble_corpus is None:
-            raise ValueError("noise kind 'babble' needs babble_corpus (an utterance corpus)")
+            raise InputError("noise kind 'babble' needs babble_corpus (an utterance corpus)")
         utts = load_corpus(babble_corpus, babble_split)
         if any(u.sample_rate != sr for u in utts):
-            raise ValueError(f"{babble_corpus}/{babble_split}: corpus is not at {sr} Hz")
+            raise InputError(f"{babble_corpus}/{babble_split}: corpus is not at {sr} Hz")
         picks = np.random.default_rng([seed, 2**31]).permutation(len(utts))[:babble_pool_size]
         pool = [utts[int(i)].load() for i in sorted(picks)]
         n_voices = len({utts[int(i)].speaker for i in picks})
     if "real" in kinds and not recordings:
-        raise ValueError("noise kind 'real' needs noise_dir with recordings")
+        raise InputError("noise kind 'real' needs noise_dir with recordings")
     rows: list[list[Any]] = []
     with atomic_dir(out_dir, overwrite) as tmp:
         for folder in FOLDERS:

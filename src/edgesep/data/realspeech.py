@@ -22,6 +22,7 @@ from edgesep.atomic import atomic_dir
 from edgesep.data.cards import audio_facts, write_card
 from edgesep.data.corpus import SPLITS
 from edgesep.data.prep import rms_normalize, trim_silence, write_wav
+from edgesep.errors import InputError
 
 ASTERISK_ROOT = Path("/usr/share/asterisk/sounds")
 KLETTRES_ROOT = Path("/usr/share/klettres")
@@ -118,15 +119,15 @@ def build_real_corpus(
     split_of: dict[str, str] = {}
     for split, spks in held.items():
         if split not in SPLITS:
-            raise ValueError(f"held_out: unknown split {split!r}; expected one of {SPLITS}")
+            raise InputError(f"held_out: unknown split {split!r}; expected one of {SPLITS}")
         for spk in spks:
             if spk not in speakers:
-                raise ValueError(
+                raise InputError(
                     f"held_out: no speaker {spk!r} among the recordings found "
                     f"({', '.join(sorted(speakers))})"
                 )
             if split_of.setdefault(spk, split) != split:
-                raise ValueError(
+                raise InputError(
                     f"held_out: speaker {spk!r} is in both {split_of[spk]} and {split}"
                 )
     rng = np.random.default_rng(seed)

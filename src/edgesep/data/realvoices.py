@@ -32,6 +32,7 @@ from edgesep.data.mixing import active_level_db
 from edgesep.data.prep import trim_silence, write_wav
 from edgesep.data.realspeech import join_clips
 from edgesep.data.voices import APT_PACKAGES, Voice, find_voices, read_clip, split_group
+from edgesep.errors import InputError
 
 CLIP_FRACTION = 1e-3  # a clip with more samples than this at |x| >= 0.99 counts as clipped
 LEVEL_DBFS = -25.0
@@ -100,12 +101,12 @@ def _split_of(voices: dict[str, Voice], held: dict[str, tuple[str, ...]]) -> dic
     by_group: dict[str, str] = {}
     for split, names in held.items():
         if split not in SPLITS:
-            raise ValueError(f"held_out: unknown split {split!r}; expected one of {SPLITS}")
+            raise InputError(f"held_out: unknown split {split!r}; expected one of {SPLITS}")
         for name in names:
             if name not in groups:
-                raise ValueError(f"held_out: no speaker or group {name!r} among the voices found")
+                raise InputError(f"held_out: no speaker or group {name!r} among the voices found")
             if by_group.setdefault(split_group(name), split) != split:
-                raise ValueError(f"held_out: {name!r} is in two splits")
+                raise InputError(f"held_out: {name!r} is in two splits")
     return {s: by_group.get(split_group(s), "train") for s in voices}
 
 

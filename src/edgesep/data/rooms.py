@@ -28,6 +28,7 @@ import numpy as np
 
 from edgesep.atomic import atomic_dir
 from edgesep.data.cards import content_hash, read_card, write_card
+from edgesep.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def simulate_room(
         except ValueError:
             continue
     else:
-        raise ValueError(f"no room in {cfg.length_range} m reaches RT60 {rt60:.2f} s")
+        raise InputError(f"no room in {cfg.length_range} m reaches RT60 {rt60:.2f} s")
     room = pra.ShoeBox(
         dims, fs=sample_rate, materials=pra.Material(absorption), max_order=max_order
     )
@@ -117,7 +118,7 @@ def build_room_bank(
 ) -> Path:
     """Write ``out_dir/rooms.npz`` (see :class:`RoomBank`) and a card; returns ``out_dir``."""
     if n_rooms < 1:
-        raise ValueError(f"n_rooms must be at least 1, got {n_rooms}")
+        raise InputError(f"n_rooms must be at least 1, got {n_rooms}")
     cfg = cfg or RoomConfig()
     revs, earlies, rt60s = [], [], []
     for i in range(n_rooms):
@@ -162,9 +163,9 @@ def load_room_bank(root: str | Path, sample_rate: int, n_src: int) -> RoomBank:
     with np.load(path) as z:
         bank = RoomBank(z["reverberant"], z["early"], z["rt60"], int(z["sample_rate"]))
     if bank.sample_rate != sample_rate:
-        raise ValueError(
+        raise InputError(
             f"{root}: room bank is at {bank.sample_rate} Hz, the data at {sample_rate}"
         )
     if bank.reverberant.shape[1] < n_src:
-        raise ValueError(f"{root}: rooms hold {card.get('n_src')} talkers, {n_src} are mixed")
+        raise InputError(f"{root}: rooms hold {card.get('n_src')} talkers, {n_src} are mixed")
     return bank

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesep.atomic import atomic_path
+from edgesep.errors import InputError
 from edgesep.export.onnx import INPUT_NAME
 
 
@@ -89,5 +90,5 @@ def quantize_int8(
     with atomic_path(out) as staged:
         n_seen = static_qdq(fp32_path, staged, _mixture_feeds(calibration), per_channel)
         if n_seen == 0:
-            raise ValueError(f"{fp32_path}: no calibration inputs given for int8 quantization")
+            raise InputError(f"{fp32_path}: no calibration inputs given for int8 quantization")
     return out

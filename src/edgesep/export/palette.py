@@ -30,6 +30,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from edgesep.errors import InputError
+
 KEYS = ("palette.indices", "palette.codebooks", "palette.raw")  # + "palette.raw_codebook"
 
 
@@ -39,10 +41,10 @@ def pack_bits(idx: torch.Tensor, bits: int) -> torch.Tensor:
     Shape: (n,) int -> (ceil(n * bits / 8),) uint8
     """
     if not 1 <= bits <= 8:
-        raise ValueError(f"bits must be in 1..8, got {bits}")
+        raise InputError(f"bits must be in 1..8, got {bits}")
     v = idx.to(torch.int64).flatten()
     if v.numel() and (v.min() < 0 or v.max() >= 2**bits):
-        raise ValueError(f"indices out of range for {bits} bits")
+        raise InputError(f"indices out of range for {bits} bits")
     shifts = torch.arange(bits, dtype=torch.int64)
     bitstream = ((v[:, None] >> shifts) & 1).flatten()
     bitstream = torch.cat([bitstream, bitstream.new_zeros((-bitstream.numel()) % 8)])
@@ -110,7 +112,7 @@ class PaletteHooks:
     def _indices(name: str, t: torch.Tensor, bits: int, books: list[torch.Tensor]) -> torch.Tensor:
         values, idx = torch.unique(t.flatten().float(), return_inverse=True)
         if values.numel() > 2**bits:
-            raise ValueError(
+            raise InputError(
                 f"palette: {name} has {values.numel()} distinct values, more than 2^{bits}; "
                 "it changed after clustering (cluster last, or re-run the cluster pass)"
             )
@@ -140,7 +142,7 @@ class PaletteHooks:
             sd[name] = books[b_off : b_off + 2**bits][idx].view(ref.shape)
             i_off, b_off = i_off + m, b_off + 2**bits
         if (i_off, b_off, r_off) != (idx_blob.numel(), books.numel(), raw.numel()):
-            raise ValueError("palette: packed blobs do not match the model's tensors")
+            raise InputError("palette: packed blobs do not match the model's tensors")
         self.armed = True
 
 
@@ -187,7 +189,7 @@ def attach_palette(
     detach_palette(model)
     missing = sorted(set(plan) - set(plain_state(model)))
     if missing:
-        raise ValueError(f"palette: no tensor named {missing[0]} in the model")
+        raise InputError(f"palette: no tensor named {missing[0]} in the model")
     hooks = PaletteHooks(dict(plan), raw_fp16, raw_bits, armed=armed)
     model.register_state_dict_post_hook(_Hook(hooks, "pack"))
     model.register_load_state_dict_pre_hook(_Hook(hooks, "unpack"))

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesep.atomic import atomic_path
+from edgesep.errors import InputError
 from edgesep.export.int8 import static_qdq
 from edgesep.runtime.model import CHUNK_NAME, STREAM_STEP, Model
 
@@ -29,7 +30,7 @@ def step_feeds(
     graph from the zero state, ``hops_per_step`` hops per call (default: the graph's)."""
     info = model.info
     if info.graph != STREAM_STEP:
-        raise ValueError(f"{info.path}: not a streaming step graph")
+        raise InputError(f"{info.path}: not a streaming step graph")
     step = (hops_per_step or info.hops_per_step) * info.stream_hop
     for signal in calibration:
         x = np.asarray(signal, dtype=np.float32).reshape(-1)
@@ -70,7 +71,7 @@ def quantize_step_int8(
             fp32_path, staged, feeds, per_channel, op_types=op_types, symbolic_shapes=False
         )
         if n_seen == 0:
-            raise ValueError(f"{fp32_path}: no calibration step (signals shorter than a step?)")
+            raise InputError(f"{fp32_path}: no calibration step (signals shorter than a step?)")
         proto = onnx.load(str(staged))
         have = {p.key for p in proto.metadata_props}
         meta = model.session.get_modelmeta().custom_metadata_map

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from edgesep.atomic import atomic_path
+from edgesep.errors import InputError
 from edgesep.export.onnx import INPUT_RMS, ParityError, model_metadata
 from edgesep.models.base import Separator
 from edgesep.nn.conv_lift import lift_conv1d
@@ -108,14 +109,14 @@ def export_step_onnx(
     import onnx
 
     if not model.causal:
-        raise ValueError(f"{type(model).__name__}: only causal models have a streaming step graph")
+        raise InputError(f"{type(model).__name__}: only causal models have a streaming step graph")
     if hops_per_step < 1 or n_streams < 1:
-        raise ValueError("hops_per_step and n_streams must be at least 1")
+        raise InputError("hops_per_step and n_streams must be at least 1")
     out = Path(path)
     names = model.core_state_names()
     state = model.init_core_state(n_streams)
     if len(names) != len(state) or len(set(names)) != len(names):
-        raise ValueError(f"core_state_names() must name each of the {len(state)} states once")
+        raise InputError(f"core_state_names() must name each of the {len(state)} states once")
     chunk = torch.randn(
         n_streams, hops_per_step * model.stream_hop, generator=torch.Generator().manual_seed(0)
     )

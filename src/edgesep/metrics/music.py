@@ -26,6 +26,8 @@ from types import ModuleType
 
 import numpy as np
 
+from edgesep.errors import InputError
+
 USDR_EPS = 1e-7
 
 
@@ -37,7 +39,7 @@ def usdr(est: np.ndarray, ref: np.ndarray) -> np.ndarray:
     est = np.asarray(est, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
     if est.shape != ref.shape:
-        raise ValueError(f"estimate {est.shape} and reference {ref.shape} differ in shape")
+        raise InputError(f"estimate {est.shape} and reference {ref.shape} differ in shape")
     axes = tuple(range(1, ref.ndim))
     num = np.sum(ref**2, axis=axes) + USDR_EPS
     den = np.sum((ref - est) ** 2, axis=axes) + USDR_EPS
@@ -72,7 +74,7 @@ def bss_eval_v4(
     est = np.asarray(est, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
     if est.shape != ref.shape or ref.ndim != 3:
-        raise ValueError(f"expected matching (S, C, T) arrays, got {est.shape} and {ref.shape}")
+        raise InputError(f"expected matching (S, C, T) arrays, got {est.shape} and {ref.shape}")
     win = round(window_seconds * sample_rate)
     sdr, isr, sir, sar, _ = museval_metrics().bss_eval(
         np.transpose(ref, (0, 2, 1)),

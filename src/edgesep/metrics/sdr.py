@@ -21,6 +21,8 @@ import fast_bss_eval
 import numpy as np
 import torch
 
+from edgesep.errors import InputError
+
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 FILTER_LENGTH = 512  # BSS Eval v3 / mir_eval default distortion filter, in taps
@@ -61,13 +63,13 @@ def _prepare(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     est_t, ref_t = _as_float64(est), _as_float64(ref)
     if ref_t.dim() < 2 or est_t.shape != ref_t.shape:
-        raise ValueError(
+        raise InputError(
             f"est and ref must have the same (..., S, T) shape, got {tuple(est_t.shape)} "
             f"and {tuple(ref_t.shape)}"
         )
     if bool((ref_t.detach().abs().amax(dim=-1) == 0).any()):
         # the distortion filter is undefined for a silent reference; mir_eval refuses it too
-        raise ValueError("every reference source must be non-silent (found an all-zero one)")
+        raise InputError("every reference source must be non-silent (found an all-zero one)")
     return est_t, ref_t
 
 
@@ -137,7 +139,7 @@ def sdri(
     est_sdr = sdr(est, ref, solve_perm, filter_length)
     ref_t, mix_t = _as_float64(ref), _as_float64(mix)
     if mix_t.shape != ref_t.shape[:-2] + ref_t.shape[-1:]:
-        raise ValueError(
+        raise InputError(
             f"mix must be (..., T) matching ref (..., S, T) = {tuple(ref_t.shape)}, "
             f"got {tuple(mix_t.shape)}"
         )

@@ -38,6 +38,7 @@ from safetensors.torch import load_model, save_model
 
 from edgesep.atomic import atomic_path
 from edgesep.config import to_dict
+from edgesep.errors import InputError
 from edgesep.models.base import Separator
 from edgesep.registry import Registry
 
@@ -54,7 +55,7 @@ REPLAYER_ENTRY_POINTS = "edgesep.replayers"
 RECORDS_ATTR = "compression_records"
 
 
-class ArtifactError(ValueError):
+class ArtifactError(InputError):
     """A missing, corrupt or inconsistent artifact; the message names the file."""
 
 

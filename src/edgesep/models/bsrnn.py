@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgesep.errors import InputError
 from edgesep.models.base import Separator
 from edgesep.models.zoo_registry import FAMILIES, register_config
 from edgesep.nn.bandsplit import (
@@ -75,14 +76,14 @@ class BSRNNConfig:
 
     def __post_init__(self) -> None:
         if self.hop < 1 or self.n_fft % self.hop or self.n_fft < 2 * self.hop:
-            raise ValueError(
+            raise InputError(
                 f"hop ({self.hop}) must divide n_fft ({self.n_fft}) at least twice: the "
                 f"sqrt-Hann window needs overlapping frames"
             )
         if self.rnn_type not in ("gru", "lstm"):
-            raise ValueError(f"unknown rnn_type {self.rnn_type!r}; choose gru or lstm")
+            raise InputError(f"unknown rnn_type {self.rnn_type!r}; choose gru or lstm")
         if self.source_names and len(self.source_names) != self.n_src:
-            raise ValueError("source_names must name n_src sources")
+            raise InputError("source_names must name n_src sources")
         self.widths()  # a band layout that does not tile the spectrum fails here, not later
 
     def widths(self) -> tuple[int, ...]:
@@ -172,7 +173,7 @@ class BSRNN(Separator):
 
     def forward(self, mix: torch.Tensor) -> torch.Tensor:
         if mix.dim() != 3:
-            raise ValueError(f"expected (B, C, T), got shape {tuple(mix.shape)}")
+            raise InputError(f"expected (B, C, T), got shape {tuple(mix.shape)}")
         n_batch, n_chan, n_time = mix.shape
         left = self.stft.left_pad
         # on the right: up to a whole hop, then n_fft - hop more so that every frame reaching the
@@ -229,7 +230,7 @@ class BSRNN(Separator):
         Shape: (B, k * hop) -> (B, S, k * hop), k >= 1; B mono streams.
         """
         if not self.causal:
-            raise ValueError(f"{type(self).__name__}: streaming needs a causal config")
+            raise InputError(f"{type(self).__name__}: streaming needs a causal config")
         n_new = x.shape[-1]
         per_block = self._n_rnn_states()
         # the last n_fft - hop input samples start the next frame

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgesep.errors import InputError
 from edgesep.models import convtasnet_stream
 from edgesep.models.base import Separator
 from edgesep.models.zoo_registry import FAMILIES, register_config
@@ -72,15 +73,15 @@ class ConvTasNetConfig:
 
     def __post_init__(self) -> None:
         if self.kernel_size % 2:
-            raise ValueError("kernel_size (L) must be even: the encoder hops L/2")
+            raise InputError("kernel_size (L) must be even: the encoder hops L/2")
         if self.norm not in NORMS:
-            raise ValueError(f"unknown norm {self.norm!r}; choose one of {', '.join(NORMS)}")
+            raise InputError(f"unknown norm {self.norm!r}; choose one of {', '.join(NORMS)}")
         if self.causal and self.norm not in FRAME_WISE_NORMS:
-            raise ValueError(
+            raise InputError(
                 "a causal Conv-TasNet needs norm='cLN', 'BN' or 'none' (gLN looks at the future)"
             )
         if self.source_names and len(self.source_names) != self.n_src:
-            raise ValueError("source_names must name n_src sources")
+            raise InputError("source_names must name n_src sources")
         for name, value, allowed in [
             ("norm_order", self.norm_order, NORM_ORDERS),
             ("share_depthwise", self.share_depthwise, SHARE_MODES),
@@ -88,9 +89,9 @@ class ConvTasNetConfig:
             ("decoder", self.decoder, DECODERS),
         ]:
             if value not in allowed:
-                raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
+                raise InputError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
         if any(k < 1 for k in (self.conv_kernel_size, *self.conv_kernel_sizes)):
-            raise ValueError("depthwise kernel sizes must be at least 1")
+            raise InputError("depthwise kernel sizes must be at least 1")
 
 
 def _owner(mode: str, repeat: int, block: int, n_blocks: int) -> int:
@@ -165,7 +166,7 @@ class ConvTasNet(Separator):
 
     def forward(self, mix: torch.Tensor) -> torch.Tensor:
         if mix.dim() != 3:
-            raise ValueError(f"expected (B, C, T), got shape {tuple(mix.shape)}")
+            raise InputError(f"expected (B, C, T), got shape {tuple(mix.shape)}")
         n_batch, n_chan, n_time = mix.shape
         x = mix.reshape(n_batch * n_chan, 1, n_time)
         # pad so the frames tile the signal exactly: T' = L + k * hop, k >= 0. That pad is L - T

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
+from edgesep.errors import InputError
 from edgesep.models.convtasnet import ConvTasNet
 
 
@@ -35,7 +36,7 @@ def _fold_into_following(conv: nn.Conv1d, bn: nn.BatchNorm1d) -> tuple[torch.Ten
     Shape: conv.weight (C_out, C_in, 1) -> weight (C_out, C_in, 1), bias (C_out,)
     """
     if conv.kernel_size != (1,):
-        raise ValueError("a BatchNorm folds forward only into a 1x1 conv")
+        raise InputError("a BatchNorm folds forward only into a 1x1 conv")
     assert bn.running_mean is not None and bn.running_var is not None
     scale = torch.rsqrt(bn.running_var + bn.eps)
     if bn.weight is not None:
@@ -76,11 +77,11 @@ def fold_batchnorm(model: ConvTasNet) -> ConvTasNet:
     """
     c = model.config
     if c.norm != "BN":
-        raise ValueError(f"fold_batchnorm: the model has norm={c.norm!r}, not 'BN'")
+        raise InputError(f"fold_batchnorm: the model has norm={c.norm!r}, not 'BN'")
     if c.norm_order != "norm_act":
-        raise ValueError("fold_batchnorm: needs norm_order='norm_act' (conv -> BN -> act)")
+        raise InputError("fold_batchnorm: needs norm_order='norm_act' (conv -> BN -> act)")
     if c.share_depthwise != "none" or c.share_pointwise != "none":
-        raise ValueError("fold_batchnorm: a shared conv cannot absorb per-block BatchNorms")
+        raise InputError("fold_batchnorm: a shared conv cannot absorb per-block BatchNorms")
     folded = ConvTasNet(dataclasses.replace(c, norm="none"))
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     new: dict[str, torch.Tensor] = {}

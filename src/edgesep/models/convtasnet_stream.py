@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from edgesep.errors import InputError
 from edgesep.nn.conv_lift import Conv1dAs2d
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def core_state_names(model: ConvTasNet) -> list[str]:
 def init_core_state(model: ConvTasNet, n_batch: int) -> list[torch.Tensor]:
     """Zeros: no frame seen, silence before t=0, zero padding in every block's history."""
     if not model.causal:
-        raise ValueError("ConvTasNet: streaming needs a causal config (causal=True)")
+        raise InputError("ConvTasNet: streaming needs a causal config (causal=True)")
     ref = model.encoder.weight
     c = model.config
 

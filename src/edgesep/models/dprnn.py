@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgesep.errors import InputError
 from edgesep.models.masking import MaskingSeparator
 from edgesep.models.zoo_registry import FAMILIES, register_config
 from edgesep.nn.uconv import global_layer_norm
@@ -45,13 +46,13 @@ class DPRNNConfig:
 
     def __post_init__(self) -> None:
         if self.causal:
-            raise ValueError(
+            raise InputError(
                 "DPRNN has no causal variant here yet (its inter-chunk GRU is bidirectional)"
             )
         if self.kernel_size % 2 or self.chunk_frames % 2 or self.chunk_frames < 2:
-            raise ValueError("kernel_size and chunk_frames must be even (each hops half of itself)")
+            raise InputError("kernel_size and chunk_frames must be even (each hops half of itself)")
         if self.source_names and len(self.source_names) != self.n_src:
-            raise ValueError("source_names must name n_src sources")
+            raise InputError("source_names must name n_src sources")
 
 
 class _Path(nn.Module):

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from edgesep.config import to_dict
+from edgesep.errors import InputError
 from edgesep.models.base import Separator
 from edgesep.models.convtasnet import TINY, ConvTasNet, ConvTasNetConfig
 from edgesep.models.zoo_registry import FAMILIES, register_config
@@ -47,19 +48,19 @@ class ElasticConvTasNetConfig:
     def __post_init__(self) -> None:
         big = self.largest
         if big.causal:
-            raise ValueError("the elastic Conv-TasNet is offline only (no streaming step yet)")
+            raise InputError("the elastic Conv-TasNet is offline only (no streaming step yet)")
         if big.skip_chan or big.conv_kernel_sizes or big.share_depthwise != "none":
-            raise ValueError("elastic widths need skip_chan=0, one kernel and no sharing")
+            raise InputError("elastic widths need skip_chan=0, one kernel and no sharing")
         if big.share_pointwise != "none":
-            raise ValueError("elastic widths need share_pointwise='none'")
+            raise InputError("elastic widths need share_pointwise='none'")
         for name in ELASTIC_FIELDS:
             values = getattr(self, name)
             if values and max(values) != getattr(big, name):
-                raise ValueError(f"{name}: the largest choice must be the largest config's value")
+                raise InputError(f"{name}: the largest choice must be the largest config's value")
             if any(v < 1 for v in values):
-                raise ValueError(f"{name}: choices must be >= 1")
+                raise InputError(f"{name}: choices must be >= 1")
         if any(k % 2 == 0 for k in self.conv_kernel_size):
-            raise ValueError("conv_kernel_size choices must be odd (centre taps)")
+            raise InputError("conv_kernel_size choices must be odd (centre taps)")
 
     # the contract attributes a Separator reads from its config
     @property
@@ -123,10 +124,10 @@ class ElasticConvTasNet(Separator):
     def subnet_config(self, choice: Choice) -> ConvTasNetConfig:
         unknown = set(choice) - set(ELASTIC_FIELDS)
         if unknown:
-            raise ValueError(f"unknown elastic fields {sorted(unknown)}")
+            raise InputError(f"unknown elastic fields {sorted(unknown)}")
         for name, value in choice.items():
             if value not in self.config.choices(name):
-                raise ValueError(f"{name}={value} is not one of {self.config.choices(name)}")
+                raise InputError(f"{name}={value} is not one of {self.config.choices(name)}")
         return dataclasses.replace(self.config.largest, **choice)
 
     # -- slicing -----------------------------------------------------------------------------
@@ -176,11 +177,11 @@ class ElasticConvTasNet(Separator):
 def _slice(tensor: torch.Tensor, shape: tuple[int, ...], kernel_last: bool) -> torch.Tensor:
     """Leading entries along every dim; the last dim of a depthwise kernel keeps its centre."""
     if tensor.dim() != len(shape):
-        raise ValueError(f"cannot slice {tuple(tensor.shape)} to {shape}")
+        raise InputError(f"cannot slice {tuple(tensor.shape)} to {shape}")
     index: list[slice] = []
     for dim, (have, want) in enumerate(zip(tensor.shape, shape, strict=True)):
         if want > have:
-            raise ValueError(f"cannot slice {tuple(tensor.shape)} to {shape}")
+            raise InputError(f"cannot slice {tuple(tensor.shape)} to {shape}")
         if kernel_last and dim == tensor.dim() - 1:
             start = (have - want) // 2
             index.append(slice(start, start + want))

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgesep.errors import InputError
 from edgesep.models.base import Separator
 from edgesep.models.zoo_registry import FAMILIES, register_config
 from edgesep.nn.separable import NORMS_2D, SeparableConv2dBlock
@@ -72,24 +73,24 @@ class LiteUNetConfig:
         positive = ("n_src", "sample_rate", "n_fft", "hop", "n_filters", "channel_growth")
         for name in (*positive, "n_levels", "kernel_t"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.n_bottleneck < 0:
-            raise ValueError(f"n_bottleneck must be >= 0, got {self.n_bottleneck}")
+            raise InputError(f"n_bottleneck must be >= 0, got {self.n_bottleneck}")
         if self.n_fft % self.hop or self.n_fft < 2 * self.hop:
-            raise ValueError(
+            raise InputError(
                 f"n_fft ({self.n_fft}) must be a multiple of hop ({self.hop}) and at least "
                 "twice it (the iSTFT's window overlap)"
             )
         if self.freq_stride < 2:
-            raise ValueError(f"freq_stride must be at least 2, got {self.freq_stride}")
+            raise InputError(f"freq_stride must be at least 2, got {self.freq_stride}")
         if self.norm not in NORMS_2D:
-            raise ValueError(f"unknown norm {self.norm!r}; choose one of {', '.join(NORMS_2D)}")
+            raise InputError(f"unknown norm {self.norm!r}; choose one of {', '.join(NORMS_2D)}")
         if self.act not in ACTS:
-            raise ValueError(f"unknown act {self.act!r}; choose one of {', '.join(ACTS)}")
+            raise InputError(f"unknown act {self.act!r}; choose one of {', '.join(ACTS)}")
         if self.mask_act not in MASK_ACTS:
-            raise ValueError(f"unknown mask_act {self.mask_act!r}; choose sigmoid or relu")
+            raise InputError(f"unknown mask_act {self.mask_act!r}; choose sigmoid or relu")
         if self.source_names and len(self.source_names) != self.n_src:
-            raise ValueError("source_names must name n_src sources")
+            raise InputError("source_names must name n_src sources")
 
 
 class UNetMasker(nn.Module):
@@ -239,7 +240,7 @@ class LiteUNet(Separator):
         Shape: (B, C, T) -> (B, S, C, T), any T >= 1
         """
         if mix.dim() != 3:
-            raise ValueError(f"expected (B, C, T), got shape {tuple(mix.shape)}")
+            raise InputError(f"expected (B, C, T), got shape {tuple(mix.shape)}")
         n_batch, n_chan, n_time = mix.shape
         x = mix.reshape(n_batch * n_chan, n_time)
         # whole frames: (hop - T % hop) % hop is written with tensor-friendly ops so that an
@@ -269,7 +270,7 @@ class LiteUNet(Separator):
     def init_core_state(self, n_batch: int) -> list[torch.Tensor]:
         """Input tail, one ring buffer per time conv, iSTFT overlap-add tail; all zeros."""
         if not self.causal:
-            raise ValueError("LiteUNet: streaming needs a causal config (causal=True)")
+            raise InputError("LiteUNet: streaming needs a causal config (causal=True)")
         dtype = self.stft.basis.dtype
         return [
             torch.zeros(n_batch, self.left_pad, dtype=dtype),

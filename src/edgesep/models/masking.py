@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgesep.errors import InputError
 from edgesep.models.base import Separator
 from edgesep.models.convtasnet import _traceable_max
 from edgesep.nn.uconv import global_layer_norm
@@ -55,7 +56,7 @@ class MaskingSeparator(Separator):
 
     def forward(self, mix: torch.Tensor) -> torch.Tensor:
         if mix.dim() != 3:
-            raise ValueError(f"expected (B, C, T), got shape {tuple(mix.shape)}")
+            raise InputError(f"expected (B, C, T), got shape {tuple(mix.shape)}")
         n_batch, n_chan, n_time = mix.shape
         x = mix.reshape(n_batch * n_chan, 1, n_time)
         # pad so the frames tile the signal: T' = kernel + k * hop, k >= 0 (see ConvTasNet)

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import torch
 
+from edgesep.errors import InputError
+
 
 def quantize_model_input(model: object, x: torch.Tensor) -> torch.Tensor:
     """``x`` through a quantized model's model-level input quantizer (``input_quant``, attached
@@ -102,7 +104,7 @@ class StreamingMixin:
     def init_state(self, n_batch: int = 1, n_chan: int = 1) -> StreamState:
         """A fresh stream of ``n_batch`` x ``n_chan`` channels (channels run independently)."""
         if not self.causal:
-            raise ValueError(
+            raise InputError(
                 f"{type(self).__name__}: streaming needs a causal config (causal=True)"
             )
         core = tuple(self.init_core_state(n_batch * n_chan))
@@ -115,7 +117,7 @@ class StreamingMixin:
     def step(self, chunk: torch.Tensor, state: StreamState) -> tuple[torch.Tensor, StreamState]:
         """Feed ``chunk`` (B, C, n), any n >= 0; returns (B, S, C, n) output and the new state."""
         if chunk.dim() != 3 or chunk.shape[:2] != state.pending.shape[:2]:
-            raise ValueError(
+            raise InputError(
                 f"expected a chunk (B, C, n) with (B, C) = {tuple(state.pending.shape[:2])}, "
                 f"got shape {tuple(chunk.shape)}"
             )

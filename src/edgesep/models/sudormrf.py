@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from edgesep.errors import InputError
 from edgesep.models.masking import MaskingSeparator
 from edgesep.models.zoo_registry import FAMILIES, register_config
 from edgesep.nn.uconv import UConvBlock
@@ -45,11 +46,11 @@ class SuDoRMRFConfig:
 
     def __post_init__(self) -> None:
         if self.causal:
-            raise ValueError("SuDoRM-RF has no causal variant here yet (its gLNs see the future)")
+            raise InputError("SuDoRM-RF has no causal variant here yet (its gLNs see the future)")
         if not 0 < self.stride <= self.kernel_size:
-            raise ValueError("stride must be in 1..kernel_size")
+            raise InputError("stride must be in 1..kernel_size")
         if self.source_names and len(self.source_names) != self.n_src:
-            raise ValueError("source_names must name n_src sources")
+            raise InputError("source_names must name n_src sources")
 
 
 @FAMILIES.register("sudormrf")

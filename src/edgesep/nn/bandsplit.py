@@ -19,14 +19,16 @@ from itertools import pairwise
 import torch
 from torch import nn
 
+from edgesep.errors import InputError
+
 
 def check_band_widths(widths: Sequence[int], n_freq: int) -> tuple[int, ...]:
     """``widths`` as a tuple after checking that they tile ``n_freq`` bins exactly."""
     out = tuple(widths)
     if not out or any(not isinstance(w, int) or w < 1 for w in out):
-        raise ValueError(f"band widths must be positive numbers of bins, got {out}")
+        raise InputError(f"band widths must be positive numbers of bins, got {out}")
     if sum(out) != n_freq:
-        raise ValueError(
+        raise InputError(
             f"band widths must tile the {n_freq} frequency bins (n_fft // 2 + 1) exactly; "
             f"{len(out)} bands of {out} cover {sum(out)}"
         )
@@ -49,7 +51,7 @@ def band_widths_from_hz(
     interior: set[int] = set()
     for upper, width in splits:
         if width <= 0 or upper <= lower:
-            raise ValueError(
+            raise InputError(
                 f"band splits must be (upper edge, width) pairs with increasing upper edges and "
                 f"positive widths; got ({upper}, {width}) after upper edge {lower}"
             )

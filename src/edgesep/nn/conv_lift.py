@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgesep.errors import InputError
+
 
 class Conv1dAs2d(nn.Conv1d):
     """A Conv1d that also takes (B, C, 1, T) input, as a 2-D convolution with a (1, K) kernel.
@@ -32,7 +34,7 @@ class Conv1dAs2d(nn.Conv1d):
         if x.dim() != 4:
             return super().forward(x)
         if self.padding_mode != "zeros" or isinstance(self.padding, str):
-            raise ValueError("Conv1dAs2d: only numeric zero padding lifts to 2-D")
+            raise InputError("Conv1dAs2d: only numeric zero padding lifts to 2-D")
         return F.conv2d(
             x,
             self.weight.unsqueeze(2),

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgesep.errors import InputError
+
 
 def overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
     """Sum frames of length 2 * hop placed hop apart.
@@ -39,7 +41,7 @@ class OverlapAddDecoder(nn.Conv1d):
 
     def __init__(self, n_filters: int, kernel_size: int) -> None:
         if kernel_size % 2:
-            raise ValueError("OverlapAddDecoder: kernel_size must be even (hop is half of it)")
+            raise InputError("OverlapAddDecoder: kernel_size must be even (hop is half of it)")
         super().__init__(n_filters, kernel_size, 1, bias=False)
         self.hop = kernel_size // 2
         # the conv's frames before overlap-add, as a module a quantizer can observe

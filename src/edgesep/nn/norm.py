@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from edgesep.errors import InputError
+
 
 class GlobalLayerNorm(nn.Module):
     """gLN: normalise over channels and time of each example (not causal).
@@ -67,4 +69,4 @@ def make_norm(kind: str, n_chan: int) -> nn.Module:
         return nn.BatchNorm1d(n_chan)
     if kind == "none":
         return nn.Identity()
-    raise ValueError(f"unknown norm {kind!r}; choose one of {', '.join(NORMS)}")
+    raise InputError(f"unknown norm {kind!r}; choose one of {', '.join(NORMS)}")

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgesep.errors import InputError
 from edgesep.nn.tcn import make_act
 
 NORMS_2D = ("BN", "fLN", "none")
@@ -53,7 +54,7 @@ def make_norm_2d(kind: str, n_chan: int) -> nn.Module:
         return FrameLayerNorm(n_chan)
     if kind == "none":
         return nn.Identity()
-    raise ValueError(f"unknown norm {kind!r}; choose one of {', '.join(NORMS_2D)}")
+    raise InputError(f"unknown norm {kind!r}; choose one of {', '.join(NORMS_2D)}")
 
 
 class SeparableConv2dBlock(nn.Module):
@@ -81,9 +82,9 @@ class SeparableConv2dBlock(nn.Module):
     ) -> None:
         super().__init__()
         if kernel_f % 2 == 0:
-            raise ValueError(f"kernel_f must be odd for 'same' frequency padding, got {kernel_f}")
+            raise InputError(f"kernel_f must be odd for 'same' frequency padding, got {kernel_f}")
         if residual and in_chan != out_chan:
-            raise ValueError("a residual block needs in_chan == out_chan")
+            raise InputError("a residual block needs in_chan == out_chan")
         self.causal, self.residual = causal, residual
         self.in_chan = in_chan
         # frames of past input the time kernel needs beyond the current one

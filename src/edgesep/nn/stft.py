@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgesep.errors import InputError
+
 
 def sqrt_hann(n_fft: int) -> torch.Tensor:
     """The square root of the periodic Hann window: analysis x synthesis gives a Hann window."""
@@ -43,7 +45,7 @@ class STFT(nn.Module):
     def __init__(self, n_fft: int, hop: int) -> None:
         super().__init__()
         if n_fft % hop:
-            raise ValueError(f"n_fft ({n_fft}) must be a multiple of hop ({hop})")
+            raise InputError(f"n_fft ({n_fft}) must be a multiple of hop ({hop})")
         self.n_fft, self.hop, self.n_freq = n_fft, hop, n_fft // 2 + 1
         self.left_pad = n_fft - hop
         self.register_buffer("basis", _basis(n_fft, sqrt_hann(n_fft)).float(), persistent=False)
@@ -61,7 +63,7 @@ class ISTFT(nn.Module):
     def __init__(self, n_fft: int, hop: int) -> None:
         super().__init__()
         if n_fft % hop:
-            raise ValueError(f"n_fft ({n_fft}) must be a multiple of hop ({hop})")
+            raise InputError(f"n_fft ({n_fft}) must be a multiple of hop ({hop})")
         self.n_fft, self.hop, self.n_freq = n_fft, hop, n_fft // 2 + 1
         window = sqrt_hann(n_fft)
         # inverse real DFT of a one-sided spectrum: bins 1..F-2 count twice (their mirror images)

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgesep.errors import InputError
 from edgesep.nn.norm import make_norm
 
 NORM_ORDERS = ("act_norm", "norm_act")
@@ -37,7 +38,7 @@ def make_act(kind: str, n_chan: int) -> nn.Module:
         return nn.ReLU()
     if kind == "leaky_relu":
         return nn.LeakyReLU(0.1)
-    raise ValueError(f"unknown activation {kind!r}; choose prelu, relu or leaky_relu")
+    raise InputError(f"unknown activation {kind!r}; choose prelu, relu or leaky_relu")
 
 
 class TCNBlock(nn.Module):
@@ -69,7 +70,7 @@ class TCNBlock(nn.Module):
     ) -> None:
         super().__init__()
         if norm_order not in NORM_ORDERS:
-            raise ValueError(f"unknown norm_order {norm_order!r}; choose {NORM_ORDERS}")
+            raise InputError(f"unknown norm_order {norm_order!r}; choose {NORM_ORDERS}")
         sizes = kernel_sizes or (kernel_size,)
         self.kernel_sizes = sizes
         self.dilation = dilation
@@ -89,7 +90,7 @@ class TCNBlock(nn.Module):
         self.total_pad = (max(sizes) - 1) * dilation
         if depthwise_from is not None:
             if depthwise_from.kernel_sizes != sizes:
-                raise ValueError("a shared depthwise conv must have the same kernel sizes")
+                raise InputError("a shared depthwise conv must have the same kernel sizes")
             self._borrow("dconv", depthwise_from.dconv)
         elif kernel_sizes:
             self.dconv = nn.ModuleList(

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgesep.errors import InputError
+
 
 def global_layer_norm(n_chan: int) -> nn.GroupNorm:
     """Global layer norm as one fused op: GroupNorm with one group and a per-channel affine map
@@ -33,9 +35,9 @@ class UConvBlock(nn.Module):
     def __init__(self, bn_chan: int, hid_chan: int, depth: int = 4, kernel_size: int = 5) -> None:
         super().__init__()
         if depth < 1:
-            raise ValueError("a U-ConvBlock needs depth >= 1")
+            raise InputError("a U-ConvBlock needs depth >= 1")
         if kernel_size % 2 == 0:
-            raise ValueError("U-ConvBlock kernel_size must be odd (symmetric padding)")
+            raise InputError("U-ConvBlock kernel_size must be odd (symmetric padding)")
         pad = kernel_size // 2
         self.proj_in = nn.Sequential(
             nn.Conv1d(bn_chan, hid_chan, 1), global_layer_norm(hid_chan), nn.PReLU(hid_chan)

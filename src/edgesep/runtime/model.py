@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from edgesep.errors import InputError
+
 # edgesep/zoo, located rather than imported: importing edgesep.zoo would import torch
 ZOO_DIR = Path(__file__).resolve().parents[1] / "zoo"
 CHUNK_NAME = "chunk"  # the step graph's audio input (edgesep.export.streaming.CHUNK_NAME)
@@ -40,7 +42,7 @@ _DTYPES: dict[str, type[np.generic]] = {
 }
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(InputError):
     """A model file the runtime cannot use; the message is ``PATH: problem`` on one line."""
 
 
@@ -75,7 +77,7 @@ class ModelInfo:
         calls the graph every ``hops_per_step`` hops: the core's delay plus the wait for a full
         call, ``stream_core_delay + hops_per_step * stream_hop - 1``."""
         if self.graph != STREAM_STEP:
-            raise ValueError(f"{self.path}: an offline graph has no streaming delay")
+            raise InputError(f"{self.path}: an offline graph has no streaming delay")
         k = hops_per_step or self.hops_per_step
         return self.stream_core_delay + k * self.stream_hop - 1
 
@@ -139,7 +141,7 @@ def make_session(path: str | os.PathLike[str], threads: int = 1) -> ort.Inferenc
     """A CPU session on ``threads`` intra-op threads, operators run one at a time (as on a
     small edge CPU; it also keeps latencies comparable)."""
     if threads < 1:
-        raise ValueError(f"threads must be at least 1, got {threads}")
+        raise InputError(f"threads must be at least 1, got {threads}")
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
@@ -238,7 +240,7 @@ class Model:
         if n_chan == x.shape[0]:
             return np.asarray(self.session.run(None, {inp.name: x[None]})[0])[0]
         if n_chan != 1:
-            raise ValueError(f"{self.path}: graph takes {n_chan} channels, input has {x.shape[0]}")
+            raise InputError(f"{self.path}: graph takes {n_chan} channels, input has {x.shape[0]}")
         # a mono graph separates each channel as one batch item
         y = np.asarray(self.session.run(None, {inp.name: x[:, None]})[0])  # (C, S, 1, n)
         return y[:, :, 0].transpose(1, 0, 2)

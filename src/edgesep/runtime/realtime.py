@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from edgesep.errors import InputError
 from edgesep.runtime.stream import StreamingSession
 
 # deadlines (ms) at which each report counts the misses: the latency/robustness trade-off
@@ -159,7 +160,7 @@ def realtime_priority(priority: int) -> Callable[[], None]:
         raise PermissionError("real-time priority needs Linux (os.sched_setscheduler)")
     top = os.sched_get_priority_max(os.SCHED_FIFO)
     if not 1 <= priority <= top:
-        raise ValueError(f"real-time priority must be in 1..{top}, got {priority}")
+        raise InputError(f"real-time priority must be in 1..{top}, got {priority}")
     policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
     try:  # pid 0: the calling thread
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
@@ -214,12 +215,12 @@ class RealtimeRunner:
         deadline_seconds: float | None = None,
     ) -> None:
         if spin_seconds < 0 or switch_interval <= 0:
-            raise ValueError(
+            raise InputError(
                 f"spin_seconds must be >= 0 and switch_interval > 0, got {spin_seconds}, "
                 f"{switch_interval}"
             )
         if deadline_seconds is not None and deadline_seconds <= 0:
-            raise ValueError(f"deadline_seconds must be positive, got {deadline_seconds}")
+            raise InputError(f"deadline_seconds must be positive, got {deadline_seconds}")
         self.deadline_seconds = deadline_seconds
         self.session = session
         self.pace = pace
@@ -313,7 +314,7 @@ class CausalRescaler:
 
     def __init__(self, n_src: int, n_chan: int, sample_rate: int, tau_seconds: float = 2.0) -> None:
         if tau_seconds <= 0:
-            raise ValueError(f"tau_seconds must be positive, got {tau_seconds}")
+            raise InputError(f"tau_seconds must be positive, got {tau_seconds}")
         self.gram = np.zeros((n_chan, n_src, n_src))
         self.proj = np.zeros((n_chan, n_src))
         self.tau_samples = tau_seconds * sample_rate

@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 
+from edgesep.errors import InputError
 from edgesep.runtime.model import STREAM_STEP, Model
 
 
@@ -54,15 +55,15 @@ class StreamingSession:
         self.model = model if isinstance(model, Model) else Model(model, threads=threads)
         info = self.model.info
         if info.graph != STREAM_STEP:
-            raise ValueError(
+            raise InputError(
                 f"{info.path}: an offline graph cannot stream; export the causal model's step "
                 "graph (edgesep export --stream)"
             )
         if n_channels < 1:
-            raise ValueError(f"n_channels must be at least 1, got {n_channels}")
+            raise InputError(f"n_channels must be at least 1, got {n_channels}")
         k = hops_per_step or info.hops_per_step
         if k < 1 or (not info.dynamic_hops and k != info.hops_per_step):
-            raise ValueError(
+            raise InputError(
                 f"{info.path}: hops_per_step {k} impossible; this graph takes "
                 + ("any k >= 1" if info.dynamic_hops else f"exactly {info.hops_per_step}")
             )
@@ -116,14 +117,14 @@ class StreamingSession:
             x = x[None]
         if x.ndim != 2 or x.shape[0] != self.n_channels:
             want = "(n,) or (1, n)" if self.n_channels == 1 else f"({self.n_channels}, n)"
-            raise ValueError(f"expected a chunk of shape {want}, got {np.shape(chunk)}")
+            raise InputError(f"expected a chunk of shape {want}, got {np.shape(chunk)}")
         if self.aligned and x.shape[1] % self.step_samples:
-            raise ValueError(
+            raise InputError(
                 f"an aligned session takes whole calls: pushes of a multiple of "
                 f"{self.step_samples} samples, got {x.shape[1]}"
             )
         if not np.isfinite(x).all():
-            raise ValueError("chunk contains NaN or Inf samples")
+            raise InputError("chunk contains NaN or Inf samples")
         self.n_pushed += x.shape[1]
         buf = np.concatenate([self._pending, x], axis=1) if self._pending.shape[1] else x
         n_ready = buf.shape[1] // self.step_samples * self.step_samples

@@ -28,6 +28,7 @@ from typing import Any
 
 from rich.console import Console
 
+from edgesep.errors import InputError
 from edgesep.models.zoo_registry import build_from_dict
 from edgesep.search.cost import (
     check,
@@ -77,10 +78,10 @@ def load_supernet(space: Space) -> Any:
 
     supernet = load(space.proxy.supernet, allow_untrained=True)
     if not isinstance(supernet, ElasticConvTasNet):
-        raise ValueError(f"proxy.supernet {space.proxy.supernet!r} is not an elastic supernet")
+        raise InputError(f"proxy.supernet {space.proxy.supernet!r} is not an elastic supernet")
     bad = [p.name for p in space.params if p.name not in ELASTIC_FIELDS]
     if bad:
-        raise ValueError(f"one-shot spaces search elastic fields {ELASTIC_FIELDS} only, not {bad}")
+        raise InputError(f"one-shot spaces search elastic fields {ELASTIC_FIELDS} only, not {bad}")
     return supernet
 
 
@@ -211,7 +212,7 @@ def open_study(space: Space, opts: SearchOptions, budgets: dict[str, float], see
     if previous is None:
         study.set_user_attr("signature", signature)
     elif previous != signature:
-        raise ValueError(
+        raise InputError(
             f"study {study.study_name!r} in {opts.storage_url} was started with {previous}, "
             f"not {signature}: choose another --study"
         )
@@ -273,7 +274,7 @@ def search(space_path: str | Path, opts: SearchOptions, console: Console | None 
 
     console = console or Console()
     if opts.n_trials < 1 or opts.workers < 1:
-        raise ValueError("--trials and --workers must be at least 1")
+        raise InputError("--trials and --workers must be at least 1")
     space = load_space(space_path)
     recipe(space.proxy)  # the data exists (or the smoke data is built) before any worker starts
     budgets = budgets_of(space, opts.device)

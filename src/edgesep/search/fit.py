@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesep.bench.devices import HOST_NAME, host_profile, load_device, project_seconds
+from edgesep.errors import InputError
 from edgesep.models.elastic import Choice, ElasticConvTasNet
 from edgesep.search.cost import Cost, budget_values, measured_cost, static_cost
 
@@ -67,7 +68,7 @@ def fit_subnet(
             tried.append({"choice": choice, "fits": ok, **verdict})
             if ok:
                 return {"choice": choice, "figures": figures, "verdict": verdict, "tried": tried}
-    raise ValueError(f"no subnet of the supernet fits {device}'s budgets ({len(tried)} tried)")
+    raise InputError(f"no subnet of the supernet fits {device}'s budgets ({len(tried)} tried)")
 
 
 def describe_choice(choice: Choice) -> str:

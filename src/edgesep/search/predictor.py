@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import nnls
 
+from edgesep.errors import InputError
 from edgesep.search.cost import FEATURES
 
 MIN_POINTS = 4
@@ -49,7 +50,7 @@ class LatencyPredictor:
 def fit(rows: Sequence[dict[str, Any]], key: str = "compute_ms") -> LatencyPredictor:
     """Fit on rows holding ``call_macs``, ``n_nodes`` and the measured ``key`` (ms)."""
     if len(rows) < MIN_POINTS:
-        raise ValueError(
+        raise InputError(
             f"the latency predictor needs at least {MIN_POINTS} trials, got {len(rows)}"
         )
     x = np.stack([features(r) for r in rows])

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 
 from edgesep.config import apply_overrides, from_dict, load_file
 from edgesep.data.dynamic import DynamicMixDataset
+from edgesep.errors import InputError
 from edgesep.metrics.pit import pit_si_snr_loss
 from edgesep.models.base import Separator
 from edgesep.search.space import Proxy
@@ -28,7 +29,7 @@ def recipe(proxy: Proxy) -> TrainConfig:
         build_smoke_data(Path(proxy.smoke_data), seed=0)
     cfg = from_dict(TrainConfig, apply_overrides(load_file(proxy.recipe), []))
     if cfg.music:
-        raise ValueError(f"{proxy.recipe}: the search trains speech recipes only")
+        raise InputError(f"{proxy.recipe}: the search trains speech recipes only")
     missing = [p.root for p in cfg.data.pools if not Path(p.root).exists()]
     missing += [d for d in cfg.valid_dirs if not Path(d).exists()]
     if missing:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesep.config import load_file, to_dict
+from edgesep.errors import InputError
 from edgesep.models.zoo_registry import MODELS, build_from_dict, list_configs
 
 OBJECTIVES = ("si_snri", "latency_ms", "bytes", "macs_per_second")
@@ -38,7 +39,7 @@ BUDGETS = ("compute_ms", "latency_ms", "model_mb", "ram_mb", "rtf", "mmacs")
 PRE_TRAINING_BUDGETS = ("model_mb", "mmacs")  # checked before any training: reject, never train
 
 
-class SpaceError(ValueError):
+class SpaceError(InputError):
     """A search space that cannot be searched, with the reason."""
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import torch
 
+from edgesep.errors import InputError
 from edgesep.metrics.pit import pit_si_snr_loss
 from edgesep.models.base import Separator
 from edgesep.models.elastic import ElasticConvTasNet
@@ -34,7 +35,7 @@ def sandwich_loss(
 ) -> LossFn:
     """A loss for :func:`edgesep.train.loop.train_step`; ``est`` is the largest subnet's."""
     if n_random < 0 or not 0.0 <= distill_weight <= 1.0:
-        raise ValueError("n_random must be >= 0 and distill_weight in [0, 1]")
+        raise InputError("n_random must be >= 0 and distill_weight in [0, 1]")
 
     def loss(
         model: Separator, mix: torch.Tensor, ref: torch.Tensor, est: torch.Tensor

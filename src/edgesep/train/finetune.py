@@ -23,6 +23,7 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from edgesep.data.dynamic import DynamicMixConfig, DynamicMixDataset
+from edgesep.errors import InputError
 from edgesep.models.base import Separator
 from edgesep.train.loop import (
     ValidationSets,
@@ -69,7 +70,7 @@ class _Data:
     def valid(self) -> ValidationSets:
         if self._valid is None:
             if not self.cfg.valid_dirs:
-                raise ValueError(
+                raise InputError(
                     "fit.valid_dirs is empty: fine-tuning keeps the best-validating weights"
                 )
             self._valid = load_validation_sets(self.cfg.valid_dirs, self.cfg.valid_max_items)
@@ -83,7 +84,7 @@ def batches(
     epoch = 0
     per_epoch = len(dataset) // batch_size
     if per_epoch < 1:
-        raise ValueError(
+        raise InputError(
             f"data.epoch_size ({len(dataset)}) is smaller than batch_size ({batch_size})"
         )
     while True:

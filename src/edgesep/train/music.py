@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from edgesep.data.datasets.musdb import MusdbDataset
+from edgesep.errors import InputError
 from edgesep.metrics.music import usdr
 from edgesep.models.base import Separator
 
@@ -35,7 +36,7 @@ def thresholded_sdr_loss(
     Shape: est, ref (B, S, C, T), mix (B, C, T) -> scalar
     """
     if est.shape != ref.shape:
-        raise ValueError(f"estimate {tuple(est.shape)} and stems {tuple(ref.shape)} differ")
+        raise InputError(f"estimate {tuple(est.shape)} and stems {tuple(ref.shape)} differ")
     tau = 10 ** (-threshold_db / 10)
     eps = 1e-8
     err = (ref - est).pow(2).sum(dim=(-2, -1))  # (B, S)

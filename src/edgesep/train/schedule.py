@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+from edgesep.errors import InputError
+
 SCHEDULES = ("plateau", "cosine")
 
 
@@ -19,7 +21,7 @@ def scheduled_lr(
 ) -> float:
     """The learning rate of step ``step`` (0-based) before any plateau halving."""
     if schedule not in SCHEDULES:
-        raise ValueError(f"unknown lr_schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        raise InputError(f"unknown lr_schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
     if warmup_steps > 0 and step < warmup_steps:
         return base_lr * (step + 1) / warmup_steps
     if schedule == "plateau":

@@ -29,6 +29,7 @@ from scipy.cluster.vq import kmeans2
 
 from edgesep.compress.base import PASSES, PassContext, PassResult, clone
 from edgesep.compress.records import register_replayer
+from edgesep.errors import InputError
 from edgesep.export.palette import attach_palette, detach_palette, plain_state
 from edgesep.models.base import Separator
 
@@ -91,7 +92,7 @@ class Cluster:
 
     def __call__(self, model: Separator, ctx: PassContext) -> PassResult:
         if not 1 <= self.bits <= 8:
-            raise ValueError(f"cluster: bits must be in 1..8, got {self.bits}")
+            raise InputError(f"cluster: bits must be in 1..8, got {self.bits}")
         out = clone(model).eval()
         detach_palette(out)
         names = clusterable(out, self.min_numel)

@@ -30,6 +30,7 @@ from torch import nn
 from edgesep.bench.macs import macs_per_second
 from edgesep.compress.base import PASSES, PassContext, PassResult, clone
 from edgesep.compress.records import register_replayer
+from edgesep.errors import InputError
 from edgesep.models.base import Separator
 from edgesep.models.convtasnet import ConvTasNet
 from edgesep.nn.norm import ChannelLayerNorm, GlobalLayerNorm
@@ -62,16 +63,16 @@ def _importance(name: str) -> Any:
         return _tp().importance.LAMPImportance(p=2)
     if name == "fpgm":
         return _tp().importance.FPGMImportance(p=2)
-    raise ValueError(f"unknown importance {name!r}; choose one of {', '.join(IMPORTANCES)}")
+    raise InputError(f"unknown importance {name!r}; choose one of {', '.join(IMPORTANCES)}")
 
 
 def as_convtasnet(model: Separator, who: str) -> ConvTasNet:
     """``model`` as a Conv-TasNet without parameter sharing, else a clear error."""
     if not isinstance(model, ConvTasNet):
-        raise ValueError(f"{who}: supports Conv-TasNet models, got family {model.family!r}")
+        raise InputError(f"{who}: supports Conv-TasNet models, got family {model.family!r}")
     cfg = model.config
     if cfg.share_depthwise != "none" or cfg.share_pointwise != "none":
-        raise ValueError(f"{who}: models with MiTAS parameter sharing are not supported")
+        raise InputError(f"{who}: models with MiTAS parameter sharing are not supported")
     return model
 
 
@@ -134,9 +135,9 @@ class StructuredPrune:
 
     def __call__(self, model: Separator, ctx: PassContext) -> PassResult:
         if not 0.0 <= self.ratio < 1.0:
-            raise ValueError(f"prune-structured: ratio must be in [0, 1), got {self.ratio}")
+            raise InputError(f"prune-structured: ratio must be in [0, 1), got {self.ratio}")
         if self.iterative_steps < 1:
-            raise ValueError("prune-structured: iterative_steps must be at least 1")
+            raise InputError("prune-structured: iterative_steps must be at least 1")
         _importance(self.importance)
         fit = ctx.require_fit("prune-structured") if self.finetune_steps > 0 else None
         out = clone(model).eval()

@@ -22,6 +22,7 @@ import torch
 
 from edgesep.compress.base import PASSES, PassContext, PassResult, clone
 from edgesep.compress.passes.sensitivity import magnitude_mask
+from edgesep.errors import InputError
 from edgesep.models.base import Separator
 
 
@@ -71,11 +72,11 @@ class UnstructuredPrune:
 
     def __call__(self, model: Separator, ctx: PassContext) -> PassResult:
         if self.scope not in ("global", "layer"):
-            raise ValueError(
+            raise InputError(
                 f"prune-unstructured: scope must be global or layer, not {self.scope!r}"
             )
         if not 0.0 <= self.ratio < 1.0:
-            raise ValueError(f"prune-unstructured: ratio must be in [0, 1), got {self.ratio}")
+            raise InputError(f"prune-unstructured: ratio must be in [0, 1), got {self.ratio}")
         fit = ctx.require_fit("prune-unstructured") if self.finetune_steps > 0 else None
         out = clone(model).eval()
         schedule = []

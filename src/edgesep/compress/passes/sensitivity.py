@@ -26,6 +26,7 @@ import torch
 
 from edgesep.compress.base import PASSES, PassContext, PassResult, clone
 from edgesep.compress.passes.cluster import cluster_tensor, clusterable
+from edgesep.errors import InputError
 from edgesep.models.base import Separator
 
 Scorer = Callable[[Separator], float]
@@ -47,9 +48,9 @@ def make_scorer(model: Separator, ctx: PassContext, metric: str) -> Scorer:
         base = evaluate(model)["mean"]
         return lambda m: base - evaluate(m)["mean"]
     if metric != "output":
-        raise ValueError(f"sensitivity: unknown metric {metric!r}; choose output or valid")
+        raise InputError(f"sensitivity: unknown metric {metric!r}; choose output or valid")
     if ctx.calibration is None:
-        raise ValueError("sensitivity: metric 'output' needs calibration mixtures in the context")
+        raise InputError("sensitivity: metric 'output' needs calibration mixtures in the context")
     mixes = list(ctx.calibration())
     with torch.no_grad():
         refs = [model.eval()(x) for x in mixes]

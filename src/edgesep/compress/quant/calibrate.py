@@ -25,6 +25,7 @@ from rich.progress import Progress
 
 from edgesep.compress.quant.fakequant import FakeQuant, WeightQuant, fake_quant
 from edgesep.compress.quant.insert import activation_quantizers, set_mode, weight_quantizers
+from edgesep.errors import InputError
 from edgesep.models.base import Separator
 
 METHODS = ("minmax", "percentile", "mse")
@@ -169,9 +170,9 @@ def calibrate(
     the quantizers on; returns name -> (lo, hi). ``batches`` is called once per pass (twice for
     ``percentile`` and ``mse``). Weights: ``minmax`` (max |w|) or ``mse`` per channel."""
     if method not in METHODS:
-        raise ValueError(f"unknown calibration method {method!r}; choose {', '.join(METHODS)}")
+        raise InputError(f"unknown calibration method {method!r}; choose {', '.join(METHODS)}")
     if weight_method not in ("minmax", "mse"):
-        raise ValueError(f"unknown weight range method {weight_method!r}; choose minmax or mse")
+        raise InputError(f"unknown weight range method {weight_method!r}; choose minmax or mse")
     quants = activation_quantizers(model)
     was_training = model.training
     model.eval()
@@ -182,10 +183,10 @@ def calibrate(
             q.observer = MinMax()
             q.mode = "observe"
         if quants and _pass(model, batches, "calibrate (min-max)", progress) == 0:
-            raise ValueError("calibration: the batch stream yielded no mixtures")
+            raise InputError("calibration: the batch stream yielded no mixtures")
         unseen = [n for n, q in quants.items() if q.observer.n == 0]
         if unseen:
-            raise ValueError(f"calibration: quantizers saw no data: {', '.join(unseen[:5])}")
+            raise InputError(f"calibration: quantizers saw no data: {', '.join(unseen[:5])}")
         ranges = {n: (q.observer.lo, q.observer.hi) for n, q in quants.items()}
         if method != "minmax":
             for name, q in quants.items():

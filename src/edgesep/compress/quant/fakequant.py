@@ -32,6 +32,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from edgesep.errors import InputError
+
 MIN_BITS, MAX_BITS = 4, 16
 MODES = ("quant", "observe", "off")
 
@@ -39,7 +41,7 @@ MODES = ("quant", "observe", "off")
 def qrange(bits: int, signed: bool) -> tuple[int, int]:
     """Integer range of a b-bit quantizer: signed [-2^(b-1), 2^(b-1)-1] or unsigned [0, 2^b-1]."""
     if not MIN_BITS <= bits <= MAX_BITS:
-        raise ValueError(f"bits must be in [{MIN_BITS}, {MAX_BITS}], got {bits}")
+        raise InputError(f"bits must be in [{MIN_BITS}, {MAX_BITS}], got {bits}")
     return (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
 
 
@@ -152,7 +154,7 @@ class FakeQuant(nn.Module):
         calls reduce_range).
         """
         if self.bits > 8:
-            raise ValueError(f"QDQ export needs quantizers of at most 8 bits, got {self.bits}")
+            raise InputError(f"QDQ export needs quantizers of at most 8 bits, got {self.bits}")
         qmin, qmax = qrange(8, self.signed)
         if self.bits < 8:
             # plain values again, so the clamp bounds are constants of the trace

@@ -34,6 +34,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from edgesep.compress.quant.fakequant import FakeQuant, WeightQuant, qrange
+from edgesep.errors import InputError
 from edgesep.models.base import Separator
 from edgesep.models.streaming import quantize_model_input, quantize_model_output
 
@@ -72,7 +73,7 @@ class QuantSpec:
     def __post_init__(self) -> None:
         for g in self.groups:
             if g not in GROUPS:
-                raise ValueError(f"unknown tensor group {g!r}; choose from {', '.join(GROUPS)}")
+                raise InputError(f"unknown tensor group {g!r}; choose from {', '.join(GROUPS)}")
         for b in (self.weight_bits, self.act_bits, self.input_bits, self.output_bits):
             qrange(b, True)  # raises on a bad width
 
@@ -209,12 +210,12 @@ def attach(model: Separator, spec: QuantSpec, sites: dict[str, list[str]]) -> Se
     (:mod:`edgesep.compress.quant.calibrate`) or load their state before use.
     """
     if is_quantized(model):
-        raise ValueError("the model already holds fake quantizers")
+        raise InputError("the model already holds fake quantizers")
     modules = dict(model.named_modules())
     missing = [n for k in ("act_in", "act_out", "weights") for n in sites.get(k, [])]
     missing = [n for n in missing if n not in modules]
     if missing:
-        raise ValueError(f"quant sites not in the model: {', '.join(missing[:5])}")
+        raise InputError(f"quant sites not in the model: {', '.join(missing[:5])}")
     signed = spec.act_signed
     if "weights" in spec.groups:
         for name in sites["weights"]:

@@ -29,6 +29,7 @@ from edgesep.compress.quant.insert import (
     weight_quantizers,
 )
 from edgesep.compress.records import register_replayer
+from edgesep.errors import InputError
 from edgesep.models.artifact import model_records, set_records
 from edgesep.models.base import Separator
 
@@ -75,7 +76,7 @@ def quantize_model(
 ) -> tuple[Separator, dict[str, Any], dict[str, Any]]:
     """Clone, fold, insert and calibrate: (new model, record, stats)."""
     if ctx.calibration is None:
-        raise ValueError(f"{who}: needs calibration batches (ctx.calibration)")
+        raise InputError(f"{who}: needs calibration batches (ctx.calibration)")
     out = fold_if_possible(clone(model))
     if out is model:
         out = clone(model)

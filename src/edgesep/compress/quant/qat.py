@@ -27,6 +27,7 @@ from torch import Tensor
 from edgesep.compress.base import PASSES, PassContext, PassResult, clone
 from edgesep.compress.losses import task_loss
 from edgesep.compress.quant.ptq import QuantParams, quantize_model
+from edgesep.errors import InputError
 from edgesep.metrics.pit import best_permutation
 from edgesep.metrics.sisnr import si_snr
 from edgesep.models.base import Separator
@@ -50,7 +51,7 @@ class FQSSLoss:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"FQSS alpha must be in [0, 1], got {self.alpha}")
+            raise InputError(f"FQSS alpha must be in [0, 1], got {self.alpha}")
         self.teacher.eval()
         for p in self.teacher.parameters():
             p.requires_grad_(False)

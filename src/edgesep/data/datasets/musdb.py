@@ -27,6 +27,8 @@ import numpy as np
 import soundfile as sf
 import torch.utils.data
 
+from edgesep.errors import InputError
+
 __all__ = ["STEMS", "MusdbDataset", "MusdbTrack", "find_tracks", "musdb_validation_tracks"]
 
 STEMS: tuple[str, ...] = ("vocals", "drums", "bass", "other")
@@ -78,10 +80,10 @@ class MusdbTrack:
             audio[part] = data.T
             rates.add(sr)
         if len(rates) != 1:
-            raise ValueError(f"{self.path}: files disagree on the sample rate ({sorted(rates)})")
+            raise InputError(f"{self.path}: files disagree on the sample rate ({sorted(rates)})")
         shapes = {a.shape for a in audio.values()}
         if len(shapes) != 1:
-            raise ValueError(
+            raise InputError(
                 f"{self.path}: files disagree on length or channels ({sorted(shapes)})"
             )
         return audio["mixture"], np.stack([audio[s] for s in STEMS]), rates.pop()
@@ -94,9 +96,9 @@ class MusdbTrack:
         try:
             streams, sr = stempeg.read_stems(str(self.path), dtype=np.float32)
         except Exception as exc:
-            raise ValueError(f"{self.path}: cannot decode stems ({exc})") from None
+            raise InputError(f"{self.path}: cannot decode stems ({exc})") from None
         if streams.shape[0] != 5:
-            raise ValueError(
+            raise InputError(
                 f"{self.path}: expected 5 streams (mixture + 4 stems), got {streams.shape[0]}"
             )
         audio = np.transpose(streams, (0, 2, 1))  # (5, C, T)
@@ -127,7 +129,7 @@ def find_tracks(root: str | Path, split: str) -> list[MusdbTrack]:
     if direct:
         return direct
     if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+        raise InputError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     if (root / split).is_dir() and (split != "train" or not _official(root)):
         tracks = _tracks_in(root / split)
     elif split in ("train", "valid") and (root / "train").is_dir():

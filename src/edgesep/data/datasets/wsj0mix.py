@@ -29,6 +29,8 @@ import numpy as np
 import soundfile as sf
 import torch.utils.data
 
+from edgesep.errors import InputError
+
 __all__ = ["MixtureDataset", "MixtureDir", "find_mixture_dir"]
 
 MixtureKind = Literal["clean", "both", "single"]
@@ -82,7 +84,7 @@ def _pick(folder: Path, options: list[str], wanted: str | None, what: str) -> Pa
             raise FileNotFoundError(f"{folder / wanted}: no such folder (found {found})")
         return folder / wanted
     if len(options) > 1:
-        raise ValueError(f"{folder}: holds {', '.join(options)}; pass {what} to choose")
+        raise InputError(f"{folder}: holds {', '.join(options)}; pass {what} to choose")
     return folder / options[0]
 
 
@@ -98,7 +100,7 @@ def _pick_split(folder: Path, split: str | None, mixture: str) -> Path:
     if not matches:
         raise FileNotFoundError(f"{folder}: no split {split!r} (found {', '.join(splits)})")
     if len(matches) > 1:
-        raise ValueError(f"{folder}: split {split!r} is ambiguous ({', '.join(matches)}); name one")
+        raise InputError(f"{folder}: split {split!r} is ambiguous ({', '.join(matches)}); name one")
     return folder / matches[0]
 
 
@@ -118,7 +120,7 @@ def find_mixture_dir(
     left out when only one choice exists. ``n_src`` defaults to the number of ``s*/`` folders.
     """
     if mixture not in _MIX_FOLDERS:
-        raise ValueError(f"mixture must be one of {', '.join(_MIX_FOLDERS)}, got {mixture!r}")
+        raise InputError(f"mixture must be one of {', '.join(_MIX_FOLDERS)}, got {mixture!r}")
     folder = Path(path)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder")
@@ -206,10 +208,10 @@ def _entries_from_csv(layout: MixtureDir) -> list[_Entry]:
         reader = csv.DictReader(fh)
         lacking = [c for c in ["mixture_ID", *columns] if c not in (reader.fieldnames or [])]
         if lacking:
-            raise ValueError(f"{csv_path}: missing column(s) {', '.join(lacking)}")
+            raise InputError(f"{csv_path}: missing column(s) {', '.join(lacking)}")
         rows = list(reader)
     if not rows:
-        raise ValueError(f"{csv_path}: lists no mixtures")
+        raise InputError(f"{csv_path}: lists no mixtures")
     folders = [layout.mix_dir, *layout.source_dirs]
     entries = []
     for line, row in enumerate(rows, start=2):
@@ -250,9 +252,9 @@ class MixtureDataset(torch.utils.data.Dataset[dict[str, Any]]):
         if not self.layout.source_dirs:
             raise FileNotFoundError(f"{self.layout.root}: no source folders s1/, s2/, ...")
         if segment_seconds is not None and not segment_seconds > 0:
-            raise ValueError(f"segment_seconds must be positive, got {segment_seconds}")
+            raise InputError(f"segment_seconds must be positive, got {segment_seconds}")
         if max_items is not None and max_items < 1:
-            raise ValueError(f"max_items must be at least 1, got {max_items}")
+            raise InputError(f"max_items must be at least 1, got {max_items}")
         if self.layout.metadata_csv is not None:
             entries = _entries_from_csv(self.layout)
         else:
@@ -266,9 +268,9 @@ class MixtureDataset(torch.utils.data.Dataset[dict[str, Any]]):
         try:
             first_rate = sf.info(str(first)).samplerate
         except (sf.LibsndfileError, RuntimeError) as exc:
-            raise ValueError(f"{first}: unreadable audio ({exc})") from None
+            raise InputError(f"{first}: unreadable audio ({exc})") from None
         if sample_rate is not None and first_rate != sample_rate:
-            raise ValueError(f"{first}: sample rate {first_rate} Hz, expected {sample_rate} Hz")
+            raise InputError(f"{first}: sample rate {first_rate} Hz, expected {sample_rate} Hz")
         self.sample_rate: int = first_rate
 
     def __len__(self) -> int:
@@ -286,15 +288,15 @@ class MixtureDataset(torch.utils.data.Dataset[dict[str, Any]]):
         try:
             with sf.SoundFile(str(path)) as fh:
                 if fh.samplerate != self.sample_rate:
-                    raise ValueError(
+                    raise InputError(
                         f"{path}: sample rate {fh.samplerate} Hz, expected {self.sample_rate} Hz"
                     )
                 if frames is not None and fh.frames != frames:
-                    raise ValueError(f"{path}: {fh.frames} samples, but its mixture has {frames}")
+                    raise InputError(f"{path}: {fh.frames} samples, but its mixture has {frames}")
                 fh.seek(min(start, fh.frames))
                 data = fh.read(max(0, stop - start), dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as exc:
-            raise ValueError(f"{path}: unreadable audio ({exc})") from None
+            raise InputError(f"{path}: unreadable audio ({exc})") from None
         return np.ascontiguousarray(data.mean(axis=1), dtype=np.float32)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
@@ -305,7 +307,7 @@ class MixtureDataset(torch.utils.data.Dataset[dict[str, Any]]):
         try:
             n_frames = sf.info(str(entry.mix)).frames
         except (sf.LibsndfileError, RuntimeError) as exc:
-            raise ValueError(f"{entry.mix}: unreadable audio ({exc})") from None
+            raise InputError(f"{entry.mix}: unreadable audio ({exc})") from None
         start, stop = 0, n_frames
         if self.segment_seconds is not None:
             length = max(1, round(self.segment_seconds * self.sample_rate))

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesep.errors import EdgesepError
+
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_DONT_EXIT = 0x8000
 _POS_CHARACTER = 1
@@ -34,7 +36,7 @@ _CALLBACK = ctypes.CFUNCTYPE(
 )
 
 
-class ESpeakError(RuntimeError):
+class ESpeakError(EdgesepError, RuntimeError):
     pass
 
 

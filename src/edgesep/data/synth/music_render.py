@@ -34,6 +34,7 @@ import soundfile as sf
 from edgesep.atomic import atomic_dir
 from edgesep.data.cards import content_hash, write_card
 from edgesep.data.synth.music import STEMS, Song, compose_song
+from edgesep.errors import InputError
 
 SPLITS = ("train", "valid", "test")
 # mean level of each stem vs the others (dB) and the spread drawn around it per song
@@ -224,9 +225,9 @@ def generate_music_dataset(
     """
     unknown = set(counts) - set(SPLITS)
     if unknown:
-        raise ValueError(f"unknown split(s) {sorted(unknown)}; expected some of {list(SPLITS)}")
+        raise InputError(f"unknown split(s) {sorted(unknown)}; expected some of {list(SPLITS)}")
     if any(n < 0 for n in counts.values()) or song_seconds < 3:
-        raise ValueError(f"counts must be >= 0 and song_seconds >= 3, got {counts}, {song_seconds}")
+        raise InputError(f"counts must be >= 0 and song_seconds >= 3, got {counts}, {song_seconds}")
     total = sum(counts.values())
     renderer = StemRenderer(sample_rate, soundfont)
     songs: dict[str, list[dict[str, Any]]] = {}

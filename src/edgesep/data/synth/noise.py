@@ -25,6 +25,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.signal import butter, sosfilt
 
+from edgesep.errors import InputError
+
 NOISE_KINDS: tuple[str, ...] = ("coloured", "babble", "transient", "real")
 
 
@@ -67,7 +69,7 @@ def babble(
     Shape: -> (n,)
     """
     if len(utterances) < 2:
-        raise ValueError("babble needs a pool of at least 2 utterances")
+        raise InputError("babble needs a pool of at least 2 utterances")
     k = int(rng.integers(n_talkers[0], n_talkers[1] + 1))
     picks = rng.choice(len(utterances), size=min(k, len(utterances)), replace=False)
     out = np.zeros(n)
@@ -118,6 +120,6 @@ def make_noise(
         return transients(rng, n, sample_rate)
     if kind == "real":
         if not recordings:
-            raise ValueError("noise kind 'real' needs noise recordings (none were given)")
+            raise InputError("noise kind 'real' needs noise recordings (none were given)")
         return _unit_rms(_crop_or_loop(rng, recordings[int(rng.integers(len(recordings)))], n))
-    raise ValueError(f"unknown noise kind {kind!r}; choose from {', '.join(NOISE_KINDS)}")
+    raise InputError(f"unknown noise kind {kind!r}; choose from {', '.join(NOISE_KINDS)}")

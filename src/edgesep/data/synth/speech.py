@@ -23,6 +23,7 @@ from edgesep.data.corpus import SPLITS
 from edgesep.data.prep import rms_normalize, trim_silence, write_wav
 from edgesep.data.synth.espeak import ESpeak
 from edgesep.data.synth.text import sentence_pool
+from edgesep.errors import InputError
 
 # Latin-script languages: pseudo-words in Latin letters are read by each one's own rules.
 # fmt: off
@@ -151,9 +152,9 @@ def generate_synthetic_corpus(
     """
     unknown = set(n_utterances) - set(SPLITS)
     if unknown:
-        raise ValueError(f"unknown split(s) {sorted(unknown)}; expected some of {list(SPLITS)}")
+        raise InputError(f"unknown split(s) {sorted(unknown)}; expected some of {list(SPLITS)}")
     if any(n < 0 for n in n_utterances.values()):
-        raise ValueError(f"utterance counts must not be negative, got {n_utterances}")
+        raise InputError(f"utterance counts must not be negative, got {n_utterances}")
     total = sum(n_utterances.values())
     with atomic_dir(out_dir) as tmp:
         jobs, voices = _plan(tmp, n_utterances, sample_rate, seed)
