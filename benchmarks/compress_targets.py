@@ -35,7 +35,7 @@ from edgesep.config import from_dict
 from edgesep.models.artifact import load_artifact
 from edgesep.models.base import Separator
 from edgesep.train.finetune import FitConfig, make_fit
-from edgesep.zoo import load
+from edgesep.zoo import load, weights_sha256
 
 
 def main() -> None:
@@ -75,6 +75,8 @@ def main() -> None:
         results[name]["latency_1s_p50_ms"] = ms
     out = {
         "run": str(args.run),
+        "model": args.model,
+        "model_weights_sha256": weights_sha256(args.model),
         "recipe": str(args.recipe),
         "max_items": args.max_items,
         "test_dirs": list(cfg.test_dirs),

@@ -29,7 +29,7 @@ from edgesep.models.base import Separator
 from edgesep.sysinfo import cpu_description
 from edgesep.train.finetune import FitConfig, make_calibration, make_fit
 from edgesep.train.loop import load_validation_sets, validate
-from edgesep.zoo import DEFAULT_MODEL, ZOO_DIR
+from edgesep.zoo import DEFAULT_MODEL, ZOO_DIR, weights_sha256
 
 TEST_DIRS = ("data/mix8k/synth-test", "data/mix8k/real-test")
 VALID_DIRS = ("data/mix8k/synth-valid", "data/mix8k/real-valid")
@@ -76,6 +76,7 @@ def main() -> None:
     tests = load_validation_sets(TEST_DIRS, args.test_max)
     doc: dict[str, Any] = json.loads(args.out.read_text()) if args.out.is_file() else {}
     doc.update({"host": cpu_description(), "model": args.model, "steps": args.steps})
+    doc["model_weights_sha256"] = weights_sha256(args.model)
     table = doc.setdefault("rows", {})
     specs = rows(args)
     for name in args.rows.split(","):

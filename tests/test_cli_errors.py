@@ -1,4 +1,4 @@
-"""The command line's error policy: the user's mistakes in one line, bugs with a way to the traceback."""
+"""The command line's error policy: user mistakes in one line, bugs with a way to the traceback."""
 
 from __future__ import annotations
 

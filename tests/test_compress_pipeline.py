@@ -84,6 +84,7 @@ def test_cli_compress_writes_artifact_and_report(
     )
     assert report["after"]["macs_per_second"] < report["before"]["macs_per_second"]
     assert "si_snri" in report["after"] and "sdri_delta_db" in report["compare"]
+    assert report["model_weights_sha256"] == read_card(base)["weights_sha256"]
     card = read_card(out)
     assert [r["pass"] for r in card["compression_records"]] == ["prune-structured", "cluster"]
     assert (

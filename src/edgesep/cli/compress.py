@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
         from edgesep.config import from_dict
         from edgesep.models.artifact import save_artifact
         from edgesep.train.finetune import FitConfig, make_calibration, make_eval, make_fit
-        from edgesep.zoo import load
+        from edgesep.zoo import load, weights_sha256
 
         with user_errors():
             torch.set_num_threads(threads)
@@ -93,9 +93,9 @@ def register(app: typer.Typer) -> None:
                 )
                 report = {"before": before, "after": after, "compare": compare(before, after)}
                 summary["report"] = report
-                write_text(
-                    f"{stem}.report.json", _json({**report, "recipe": str(recipe), "model": model})
-                )
+                source = {"model": model, "model_weights_sha256": weights_sha256(model)}
+                record = {**report, "recipe": str(recipe), **source}
+                write_text(f"{stem}.report.json", _json(record))
                 write_text(f"{stem}.report.md", report_markdown(before, after, rec))
                 console.print(report_markdown(before, after, rec))
             path = save_artifact(final, stem, {"compression": summary})

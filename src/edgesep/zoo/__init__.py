@@ -31,6 +31,7 @@ __all__ = [
     "list_entries",
     "load",
     "resolve",
+    "weights_sha256",
 ]
 
 DEFAULT_MODEL = "convtasnet-tiny-8k"
@@ -58,6 +59,16 @@ def resolve(name_or_path: str | Path) -> Path | None:
     if weights.is_file() or card.is_file():
         return weights
     return None
+
+
+def weights_sha256(name_or_path: str | Path) -> str | None:
+    """The SHA-256 of a bundled model's or an artifact's weights, from its card: what a result
+    file records so that it stays tied to the weights it was measured on."""
+    weights = resolve(name_or_path)
+    if weights is None:
+        return None
+    card = artifact_paths(weights)[1]
+    return read_card(card).get("weights_sha256") if card.is_file() else None
 
 
 def load(name_or_path: str | Path, allow_untrained: bool = False) -> Separator:
