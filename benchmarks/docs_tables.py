@@ -228,6 +228,105 @@ def quant_edge() -> str:
     )
 
 
+# --- TRAINING.md --------------------------------------------------------------------------
+
+TRAIN_STATE = ROOT / "checkpoints" / "convtasnet-tiny-8k" / "last" / "state.json"
+TRAIN_CURVE_PNG = DOCS / "training" / "convtasnet-tiny-8k.png"
+TEST_SETS = {
+    "voices-test": "voices-test (10 unseen real speakers, docs/DATA.md)",
+    "real-test": "real-test (5 unseen real speakers)",
+    "synth-test": "synth-test (unseen eSpeak NG voices)",
+}
+
+
+def _history() -> list[dict[str, Any]]:
+    return [e for e in _load(TRAIN_STATE)["history"] if "valid" in e]
+
+
+def training_curve(every: int = 500) -> str:
+    """Validation SI-SNRi against CPU time, every ``every`` steps and at the best step."""
+    card = _load(ZOO / "convtasnet-tiny-8k.json")
+    best = card["training"]["step"]
+    history = _history()
+    rows = [
+        [
+            f"**{e['step']}**" if e["step"] == best else str(e["step"]),
+            f"{e['cpu_minutes']:.0f}",
+            f"{e['lr']:.1e}",
+            *(f"{v:.2f}" for k, v in e["valid"].items() if k != "mean"),
+        ]
+        for e in history
+        if e["step"] % every == 0 or e["step"] == best or e is history[-1]
+    ]
+    sets = [k for k in history[0]["valid"] if k != "mean"]
+    head = ["step", "CPU-minutes", "learning rate", *(f"{s} SI-SNRi" for s in sets)]
+    changes = "; ".join(
+        f"step {c['step']}: "
+        + ", ".join(
+            f"{k} {v[0]} -> {v[1]}"
+            for k, v in c.items()
+            # fields new to the code since the run began have no old value; out_dir is no recipe
+            if k not in ("step", "out_dir") and v[0] is not None
+        )
+        for c in _load(TRAIN_STATE).get("config_changes", [])
+    )
+    note = f"Bold: the bundled weights. Recipe changes on resume: {changes}."
+    return "\n\n".join(x for x in [_table(head, rows, "---:"), note] if x)
+
+
+def plot_training_curve() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    history = _history()
+    cpu = [e["cpu_minutes"] for e in history]
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for k in (k for k in history[0]["valid"] if k != "mean"):
+        ax.plot(cpu, [e["valid"][k] for e in history], label=f"{k} SI-SNRi")
+    ax.set_xlabel("training CPU-minutes (one thread)")
+    ax.set_ylabel("dB")
+    ax2 = ax.twinx()
+    ax2.semilogy(cpu, [e["lr"] for e in history], color="grey", lw=0.8, ls="--")
+    ax2.set_ylabel("learning rate (dashed)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    TRAIN_CURVE_PNG.parent.mkdir(exist_ok=True)
+    fig.savefig(TRAIN_CURVE_PNG, dpi=110)
+
+
+def training_results() -> str:
+    card = _load(ZOO / "convtasnet-tiny-8k.json")
+    rows = []
+    for key, label in TEST_SETS.items():
+        m = card["metrics"].get(key)
+        if m is None:
+            continue
+        irm = m["oracle_irm"]
+        rows.append(
+            [
+                f"{label}, {m['n_files']} mixtures",
+                card["name"],
+                f"{m['si_snri']:.2f} ({m['si_snri_median']:.2f})",
+                f"{m['sdri']:.2f} ({m['sdri_median']:.2f})",
+            ]
+        )
+        rows.append(
+            [
+                "",
+                "oracle ideal ratio mask",
+                f"{irm['si_snri']:.2f} ({irm['si_snri_median']:.2f})",
+                f"{irm['sdri']:.2f} ({irm['sdri_median']:.2f})",
+            ]
+        )
+    head = ["test set", "system", "SI-SNRi mean (median)", "SDRi mean (median)"]
+    return (
+        measured_on({"model_weights_sha256": card["weights_sha256"]}) + "\n\n" + _table(head, rows)
+    )
+
+
 BLOCKS: list[tuple[Path, str, Callable[[], str]]] = [
     (DOCS / "COMPRESSION.md", "compress-targets", compress_targets),
     (DOCS / "COMPRESSION.md", "compress-tanwang", compress_tanwang),

@@ -1,5 +1,5 @@
 """Pauses of the whole machine over ``--seconds``: one probe per CPU, and the stalls that all
-CPUs saw at once (:mod:`edgesep.runtime.pauses`). Prints one JSON line.
+CPUs saw at once (``benchmarks/pauses.py``). Prints one JSON line.
 
 Usage: python benchmarks/machine_pauses.py [--seconds 300] [--threshold-ms 1.5]
 """
@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from edgesep.runtime.pauses import pause_summary, start_probes, stop_probes
+from pauses import pause_summary, start_probes, stop_probes
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ that counts the pushes by kind of stall, which the stream report only summarises
 (wall minus CPU: the thread did not run), and the process's page faults. ``--save`` keeps the
 per-push times (.npy, 2 x n).
 
-``--pauses`` runs the probes of :mod:`edgesep.runtime.pauses` on every CPU during the stream,
+``--pauses`` runs the probes of ``benchmarks/pauses.py`` on every CPU during the stream,
 and says which misses overlap a *machine pause* (all CPUs stalled at once: nothing on this
 machine ran), at the stream's deadline and at each deadline of the report's ladder.
 
@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pauses import pause_summary, start_probes, stop_probes
 
 import edgesep.cli.stream as cli_stream
 from edgesep.cli.main import main as edgesep_main
-from edgesep.runtime.pauses import pause_summary, start_probes, stop_probes
 from edgesep.runtime.realtime import DEADLINES_MS
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -11,15 +10,13 @@ from types import ModuleType
 
 import pytest
 
+from benchmark_scripts import load_benchmark
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "docs_tables.py"
 
 
 def _module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("docs_tables", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("docs_tables")
 
 
 def test_docs_match_their_results() -> None:

@@ -1,4 +1,4 @@
-"""edgesep.runtime.pauses: stalls every CPU saw at once, from probes that really run."""
+"""benchmarks/pauses.py: stalls every CPU saw at once, from probes that really run."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from edgesep.runtime.pauses import machine_pauses, pause_summary, start_probes, stop_probes
+from benchmark_scripts import load_benchmark
+
+pauses = load_benchmark("pauses")
+machine_pauses, pause_summary = pauses.machine_pauses, pauses.pause_summary
+start_probes, stop_probes = pauses.start_probes, pauses.stop_probes
 
 pytestmark = pytest.mark.skipif(
     not hasattr(os, "sched_setaffinity"), reason="probes pin themselves (Linux)"

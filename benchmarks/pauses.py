@@ -13,7 +13,8 @@ Written by hand: rt-tests' ``cyclictest`` measures the same wake-up latency per 
 no timestamps to intersect across CPUs or to match with a stream's late pushes. The clock is
 ``time.perf_counter`` (CLOCK_MONOTONIC on Linux, the same in every process). Linux only
 (``os.sched_setaffinity``). Used by ``benchmarks/machine_pauses.py`` and
-``benchmarks/stream_push_times.py --pauses``.
+``benchmarks/stream_push_times.py --pauses``: measurement apparatus for the host, not part of
+the runtime a user ships.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def start_probes(seconds: float, threshold: float, folder: Path) -> Probes:
     cpus = sorted(os.sched_getaffinity(0))
     outs = [folder / f"cpu{cpu}.json" for cpu in cpus]
     args = ["--seconds", str(seconds), "--threshold-ms", str(1e3 * threshold)]
-    cmd = [sys.executable, "-m", "edgesep.runtime.pauses", *args]
+    cmd = [sys.executable, str(Path(__file__).resolve()), *args]
     procs = [
         subprocess.Popen([*cmd, "--probe", str(c), "--out", str(o)])
         for c, o in zip(cpus, outs, strict=True)
@@ -143,7 +144,7 @@ def pause_summary(results: list[dict[str, Any]], seconds: float) -> dict[str, An
 
 
 def _probe_main(argv: list[str]) -> None:
-    """``python -m edgesep.runtime.pauses --seconds S --threshold-ms T --probe CPU --out F``."""
+    """``python benchmarks/pauses.py --seconds S --threshold-ms T --probe CPU --out F``."""
     opts = dict(zip(argv[::2], argv[1::2], strict=True))
     probe(
         int(opts["--probe"]),
