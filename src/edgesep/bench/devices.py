@@ -82,6 +82,9 @@ class DeviceProfile:
     pj_per_byte: float
     budgets: Budgets
     sources: tuple[str, ...] = ()
+    # a microcontroller: weights in this much flash, activations in ``ram_mb`` of SRAM; its
+    # figures are computed from the model (edgesep.bench.mcu), never scaled from host timings
+    flash_mb: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -106,6 +109,13 @@ class DeviceProfile:
             value = getattr(self, key)
             if not (math.isfinite(value) and value > 0):
                 raise InputError(f"{key} must be a positive number, got {value!r}")
+        if self.flash_mb is not None:
+            if not (math.isfinite(self.flash_mb) and self.flash_mb > 0):
+                raise InputError(f"flash_mb must be a positive number, got {self.flash_mb!r}")
+            if self.budgets.model_mb > self.flash_mb or self.budgets.ram_mb > self.ram_mb:
+                raise InputError(
+                    f"{self.name}: budgets model_mb / ram_mb exceed the chip's flash_mb / ram_mb"
+                )
 
 
 def _bundled() -> Registry[Path]:

@@ -77,10 +77,42 @@ def algorithmic_ms(target: Target, settings: ProfileSettings) -> float:
     return 1000.0 * samples / ref.sample_rate
 
 
+def _step_graph(target: Target, settings: ProfileSettings, work: Any) -> Any:
+    from edgesep.export import export_step_onnx
+
+    path = work / f"{target.name.replace('/', '_')}.step.onnx"
+    if not path.is_file():
+        export_step_onnx(target.reference, path, settings.hops_per_step)
+    return path
+
+
+def _activations(target: Target, settings: ProfileSettings, work: Any) -> dict[str, int]:
+    """Activation values alive at once in one call of the fp32 graph (edgesep.bench.mcu)."""
+    from edgesep.bench.mcu import peak_activation_values
+    from edgesep.runtime.model import CHUNK_NAME, Model
+
+    ref = target.reference
+    if ref.causal:
+        path = _step_graph(target, settings, work)
+        model = Model(path)
+        step = settings.hops_per_step * ref.stream_hop
+        feeds = {CHUNK_NAME: np.zeros((model.info.n_streams, step), np.float32)}
+        return peak_activation_values(path, {**feeds, **model.init_state()})
+    from edgesep.export import export_onnx
+
+    path = work / f"{target.name.replace('/', '_')}.offline.onnx"
+    if not path.is_file():
+        export_onnx(ref, path, example_seconds=settings.chunk_seconds)
+    n_chunk = max(1, round(settings.chunk_seconds * ref.sample_rate))
+    import onnx
+
+    name = onnx.load(str(path), load_external_data=False).graph.input[0].name
+    return peak_activation_values(path, {name: _noise(n_chunk, settings.seed)[None, None]})
+
+
 def _compute_timing(target: Target, settings: ProfileSettings, work: Any) -> tuple[Any, int]:
     """(Timing of one call, samples that call advances); None timing where not measurable."""
     from edgesep.bench import latency
-    from edgesep.export import export_step_onnx
 
     ref, s = target.reference, settings
     runs = {"threads": s.threads, "n_warmup": s.n_warmup, "n_runs": s.n_runs, "seed": s.seed}
@@ -88,11 +120,15 @@ def _compute_timing(target: Target, settings: ProfileSettings, work: Any) -> tup
         n_step = s.hops_per_step * ref.stream_hop
         if target.backend == "torch":
             return latency.torch_step_timing(ref, s.hops_per_step, **runs), n_step
+        step = _step_graph(target, s, work)
         if dtype_of(target) == "int8":
-            return None, n_step  # no int8 step graph yet: its calibration needs the states
-        step = export_step_onnx(
-            ref, work / f"{target.name.replace('/', '_')}.step.onnx", s.hops_per_step
-        )
+            from edgesep.export.stream_int8 import quantize_step_int8
+
+            # ranges from speech-level noise: enough for timing the int8 kernels
+            calibration = [_noise(8 * n_step, s.seed + 2)]
+            step = quantize_step_int8(
+                step, step.with_suffix(".int8.onnx"), calibration, s.hops_per_step
+            )
         return latency.ort_chunk_timing(step, n_step, **runs), n_step
     n_chunk = max(1, round(s.chunk_seconds * ref.sample_rate))
     if target.backend == "torch":
@@ -127,6 +163,47 @@ def _memory(target: Target, settings: ProfileSettings) -> dict[str, Any] | None:
     return peak_rss(target.backend, model, settings.memory_seconds, settings.threads)
 
 
+def _energy_model(device: Any) -> tuple[float, float, float]:
+    return (device.pj_per_mac_fp32, device.pj_per_mac_int8, device.pj_per_byte)
+
+
+def _mcu(
+    target: Target,
+    settings: ProfileSettings,
+    work: Any,
+    device: Any,
+    dtype: str,
+    n_bytes: int,
+    algo: float,
+) -> dict[str, Any]:
+    """A microcontroller's figures, computed from the model (edgesep.bench.mcu), not timed."""
+    from edgesep.bench.devices import check_budgets
+    from edgesep.bench.mcu import mcu_figures
+
+    ref = target.reference
+    call = (
+        settings.hops_per_step * ref.stream_hop
+        if ref.causal
+        else max(1, round(settings.chunk_seconds * ref.sample_rate))
+    )
+    call_ms = 1000.0 * call / ref.sample_rate
+    figures = mcu_figures(
+        device,
+        dtype,
+        ref.n_params(),
+        n_bytes,
+        _activations(target, settings, work),
+        macs_per_second(ref) * call_ms / 1000.0,
+        call_ms,
+        algo,
+    )
+    return {
+        "kind": "projected (computed)",
+        **figures,
+        "budgets": check_budgets(figures, device.budgets),
+    }
+
+
 def profile(target: Target, settings: ProfileSettings, work_dir: Any) -> dict[str, Any]:
     """Measure ``target``; files the profile needs (step graphs) go to ``work_dir``."""
     from edgesep.bench.devices import (
@@ -159,6 +236,13 @@ def profile(target: Target, settings: ProfileSettings, work_dir: Any) -> dict[st
     devices: dict[str, Any] = {}
     for device_name in settings.devices:
         device = host if device_name == host.name else load_device(device_name)
+        if device.flash_mb is not None:
+            devices[device.name] = _mcu(target, settings, work_dir, device, dtype, n_bytes, algo)
+            if _energy_model(device) != _energy_model(host):
+                devices[device.name]["energy"] = energy_estimate(
+                    macs, bytes_per_second, device, dtype
+                )
+            continue
         scale = project_seconds(1.0, host, device, dtype, settings.threads)
         compute = compute_p99 * scale if compute_p99 is not None else None
         figures = {
@@ -172,8 +256,9 @@ def profile(target: Target, settings: ProfileSettings, work_dir: Any) -> dict[st
             "compute_p99_ms": compute,
             **figures,
             "budgets": check_budgets(figures, device.budgets),
-            "energy": energy_estimate(macs, bytes_per_second, device, dtype),
         }
+        if _energy_model(device) != _energy_model(host):  # its own figures, not the shared ones
+            devices[device.name]["energy"] = energy_estimate(macs, bytes_per_second, device, dtype)
     return {
         **describe(target),
         "dtype": dtype,
@@ -193,5 +278,8 @@ def profile(target: Target, settings: ProfileSettings, work_dir: Any) -> dict[st
             "stream_rtf": stream_rtf,
         },
         "memory": memory,
+        # one estimate for every device profile that shares the host's per-operation energies
+        # (45 nm, weights from DRAM); a device with its own figures has its own "energy"
+        "energy": energy_estimate(macs, bytes_per_second, host, dtype),
         "devices": devices,
     }

@@ -173,9 +173,13 @@ def _print_profile(r: dict[str, Any]) -> None:
             "—" if lat_ms is None else f"{lat_ms:.1f}",
             f"{dev['rtf']:.4f}",
             ", ".join(verdicts),
-            f"{dev['energy']['mj_per_audio_second']:.3f}",
+            f"{dev['energy']['mj_per_audio_second']:.3f}" if "energy" in dev else "shared",
         )
     console.print(table)
+    console.print(
+        f"  energy (estimate, 45 nm per-operation figures, weights from DRAM; 'shared' rows): "
+        f"{r['energy']['mj_per_audio_second']:.3f} mJ per second of audio"
+    )
 
 
 def register(app: typer.Typer) -> None:
