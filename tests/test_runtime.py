@@ -217,6 +217,11 @@ def test_step_graph_separates_offline_like_torch(
     want = model.separate(x, 8000, chunk_seconds=0.4, overlap_seconds=0.1, rescale=False)
     last = 9000 // model.stream_hop * model.stream_hop - model.stream_hop
     assert np.abs(got[:, :last] - want[:, :last]).max() <= 1e-4
+    # the same options per call, as Separator.separate takes them, override the session's
+    per_call = OfflineSession(path).separate(
+        x, 8000, chunk_seconds=0.4, overlap_seconds=0.1, rescale=False
+    )
+    np.testing.assert_array_equal(per_call, got)
 
 
 def test_separate_file_matches_torch_and_keeps_format(tmp_path: Path) -> None:

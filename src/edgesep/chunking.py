@@ -38,6 +38,15 @@ from edgesep.errors import InputError
 ChunkFn = Callable[[np.ndarray], np.ndarray]
 
 
+# The chunking defaults of every path that separates long audio: the PyTorch one
+# (Separator.separate, separate_file, `edgesep separate`) and the runtime's OfflineSession.
+# Each takes the same three options under the same names, per call (the session's constructor
+# sets its defaults).
+CHUNK_SECONDS = 8.0
+OVERLAP_SECONDS = 1.0
+RESCALE = True
+
+
 def unnamed_sources(source_names: Sequence[str]) -> bool:
     """True for the generic names s1..sN of permutation-invariant models (speakers)."""
     return tuple(source_names) == tuple(f"s{i + 1}" for i in range(len(source_names)))
@@ -112,8 +121,8 @@ class OverlapAdd:
         n_src: int,
         sample_rate: int,
         align: int = 1,
-        chunk_seconds: float = 8.0,
-        overlap_seconds: float = 1.0,
+        chunk_seconds: float = CHUNK_SECONDS,
+        overlap_seconds: float = OVERLAP_SECONDS,
         rescale: bool = True,
         reorder: bool = True,
     ) -> None:

@@ -24,9 +24,10 @@ import torch
 
 from edgesep.bench.macs import macs_per_second
 from edgesep.bench.targets import Target, artifact_bytes, describe
+from edgesep.chunking import CHUNK_SECONDS, OVERLAP_SECONDS
 
-OFFLINE_CHUNK_SECONDS = 8.0  # Separator.separate's default chunk: what a non-causal model waits for
-OFFLINE_OVERLAP_SECONDS = 1.0
+OFFLINE_CHUNK_SECONDS = CHUNK_SECONDS  # what a non-causal model waits for: its whole chunk
+OFFLINE_OVERLAP_SECONDS = OVERLAP_SECONDS
 NOISE_RMS = 0.05
 
 

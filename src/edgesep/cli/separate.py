@@ -18,6 +18,7 @@ from rich.progress import (
 )
 
 from edgesep.audio import AudioError, info
+from edgesep.chunking import CHUNK_SECONDS, OVERLAP_SECONDS
 from edgesep.cli.common import console, error, fail, one_line, user_errors, warn
 from edgesep.zoo import DEFAULT_MODEL
 
@@ -63,10 +64,12 @@ def separate(
             "-m", "--model", help="Bundled model name, artifact path, or exported .onnx graph."
         ),
     ] = DEFAULT_MODEL,
-    chunk_seconds: Annotated[float, typer.Option(help="Seconds of audio per model call.")] = 8.0,
+    chunk_seconds: Annotated[
+        float, typer.Option(help="Seconds of audio per model call.")
+    ] = CHUNK_SECONDS,
     overlap_seconds: Annotated[
         float, typer.Option(help="Cross-faded overlap between chunks, seconds.")
-    ] = 1.0,
+    ] = OVERLAP_SECONDS,
     threads: ThreadsOption = None,
     subtype: Annotated[
         str, typer.Option(help="Sample format of the written sources: PCM_16, PCM_24 or FLOAT.")

@@ -15,6 +15,9 @@ import numpy as np
 import torch
 
 from edgesep.chunking import (
+    CHUNK_SECONDS,
+    OVERLAP_SECONDS,
+    RESCALE,
     OverlapAdd,
     rescale_to_mixture,
     separate_array_with,
@@ -45,9 +48,9 @@ class ChunkedSeparator(OverlapAdd):
     def __init__(
         self,
         model: Separator,
-        chunk_seconds: float = 8.0,
-        overlap_seconds: float = 1.0,
-        rescale: bool = True,
+        chunk_seconds: float = CHUNK_SECONDS,
+        overlap_seconds: float = OVERLAP_SECONDS,
+        rescale: bool = RESCALE,
         reorder: bool | None = None,
     ) -> None:
         self.model = model
@@ -81,9 +84,9 @@ def separate_array(
     model: Separator,
     waveform: np.ndarray,
     sample_rate: int,
-    chunk_seconds: float = 8.0,
-    overlap_seconds: float = 1.0,
-    rescale: bool = True,
+    chunk_seconds: float = CHUNK_SECONDS,
+    overlap_seconds: float = OVERLAP_SECONDS,
+    rescale: bool = RESCALE,
 ) -> np.ndarray:
     """Separate in-memory audio at any sample rate; the output keeps its rate and length.
 
@@ -100,12 +103,12 @@ def separate_file(
     model: Separator,
     in_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
-    chunk_seconds: float = 8.0,
-    overlap_seconds: float = 1.0,
+    chunk_seconds: float = CHUNK_SECONDS,
+    overlap_seconds: float = OVERLAP_SECONDS,
     block_seconds: float = 4.0,
     progress: Callable[[int, int], None] | None = None,
     subtype: str | None = "PCM_16",
-    rescale: bool = True,
+    rescale: bool = RESCALE,
 ) -> dict[str, Path]:
     """Separate an audio file into ``out_dir/<input stem>/<source name>.wav``, streaming.
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgesep.chunking import CHUNK_SECONDS, OVERLAP_SECONDS, RESCALE
 from edgesep.models.streaming import StreamingMixin
 
 
@@ -64,9 +65,9 @@ class Separator(StreamingMixin, nn.Module, ABC):
         self,
         waveform: np.ndarray,
         sample_rate: int,
-        chunk_seconds: float = 8.0,
-        overlap_seconds: float = 1.0,
-        rescale: bool = True,
+        chunk_seconds: float = CHUNK_SECONDS,
+        overlap_seconds: float = OVERLAP_SECONDS,
+        rescale: bool = RESCALE,
     ) -> np.ndarray:
         """Separate a numpy signal (T,) or (C, T) at ``sample_rate``.
 

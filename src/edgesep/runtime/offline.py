@@ -15,7 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesep.chunking import OverlapAdd, separate_array_with, separate_file_with, unnamed_sources
+from edgesep.chunking import (
+    CHUNK_SECONDS,
+    OVERLAP_SECONDS,
+    RESCALE,
+    OverlapAdd,
+    separate_array_with,
+    separate_file_with,
+    unnamed_sources,
+)
 from edgesep.runtime.model import Model
 
 
@@ -30,9 +38,9 @@ class OfflineSession:
     def __init__(
         self,
         model: Model | str | os.PathLike[str],
-        chunk_seconds: float = 8.0,
-        overlap_seconds: float = 1.0,
-        rescale: bool = True,
+        chunk_seconds: float = CHUNK_SECONDS,
+        overlap_seconds: float = OVERLAP_SECONDS,
+        rescale: bool = RESCALE,
         threads: int = 1,
     ) -> None:
         self.model = model if isinstance(model, Model) else Model(model, threads=threads)
@@ -45,25 +53,39 @@ class OfflineSession:
         self.rescale = rescale
         self._chunker()  # bad settings fail here, not on the first file
 
-    def _chunker(self) -> OverlapAdd:
+    def _chunker(
+        self,
+        chunk_seconds: float | None = None,
+        overlap_seconds: float | None = None,
+        rescale: bool | None = None,
+    ) -> OverlapAdd:
         info = self.model.info
         return OverlapAdd(
             self.model.run_offline,
             info.n_src,
             info.sample_rate,
             info.hop,
-            self.chunk_seconds,
-            self.overlap_seconds,
-            self.rescale,
+            self.chunk_seconds if chunk_seconds is None else chunk_seconds,
+            self.overlap_seconds if overlap_seconds is None else overlap_seconds,
+            self.rescale if rescale is None else rescale,
             reorder=unnamed_sources(info.source_names),
         )
 
-    def separate(self, waveform: np.ndarray, sample_rate: int) -> np.ndarray:
-        """Separate (T,) or (C, T) audio at ``sample_rate`` (resampled in and out).
+    def separate(
+        self,
+        waveform: np.ndarray,
+        sample_rate: int,
+        chunk_seconds: float | None = None,
+        overlap_seconds: float | None = None,
+        rescale: bool | None = None,
+    ) -> np.ndarray:
+        """Separate (T,) or (C, T) audio at ``sample_rate`` (resampled in and out), as
+        ``Separator.separate`` does: the same options, per call; None keeps the session's.
 
         Shape: (T,) -> (S, T); (C, T) -> (S, C, T), at the input's rate and length.
         """
-        return separate_array_with(self._chunker(), waveform, sample_rate)
+        chunker = self._chunker(chunk_seconds, overlap_seconds, rescale)
+        return separate_array_with(chunker, waveform, sample_rate)
 
     def separate_file(
         self,
@@ -72,6 +94,9 @@ class OfflineSession:
         block_seconds: float = 4.0,
         progress: Callable[[int, int], None] | None = None,
         subtype: str | None = "PCM_16",
+        chunk_seconds: float | None = None,
+        overlap_seconds: float | None = None,
+        rescale: bool | None = None,
     ) -> dict[str, Path]:
         """Separate a file into ``out_dir/<input stem>/<source>.wav``, streaming from disk.
 
@@ -79,7 +104,7 @@ class OfflineSession:
         ``progress(done_frames, total_frames)`` follows the writing. Returns {source: path}.
         """
         return separate_file_with(
-            self._chunker(),
+            self._chunker(chunk_seconds, overlap_seconds, rescale),
             self.source_names,
             in_path,
             out_dir,
