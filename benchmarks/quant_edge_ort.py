@@ -13,7 +13,10 @@ interleaved round robin so load changes hit every graph alike; median, p99 and m
 SI-SNRi on ``--test-max`` mixtures of each test set run through ORT.
 
 Usage: python benchmarks/quant_edge_ort.py [--repeats 200] [--test-max 100]
-       [--out benchmarks/results/quant-edge-ort.json]
+       [--out out/quant-edge-ort.json]
+Needs the speech data (`make data`) and the budget checkpoint of convtasnet-tiny-edge
+(`python benchmarks/zoo_budget.py convtasnet-tiny-edge`); docs/QUANTIZATION.md's figures are in
+benchmarks/results/quant-edge-ort.json.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 import torch
+from needs import require
 
 from edgesep.atomic import write_text
 from edgesep.compress import PassContext, make_pass, run_pass
@@ -101,8 +105,14 @@ def main() -> None:
     parser.add_argument("--weight-bits", type=int, default=7)
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--test-max", type=int, default=100)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/quant-edge-ort.json"))
+    parser.add_argument("--out", type=Path, default=Path("out/quant-edge-ort.json"))
     args = parser.parse_args()
+    require(["data/speech8k-synth", "data/speech8k-real", *TEST_DIRS])
+    if args.model == EDGE:
+        require(
+            [f"{EDGE}.safetensors"],
+            "train it: `python benchmarks/zoo_budget.py convtasnet-tiny-edge` (after make data)",
+        )
     torch.set_num_threads(1)
     model = load_artifact(args.model)
     data = DynamicMixConfig(

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from needs import require
 
 from edgesep.atomic import write_text
 from edgesep.compress import PassContext, make_pass, run_pass
@@ -58,6 +59,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("out/quant-table.json"))
     parser.add_argument("--runs", type=Path, default=Path("runs/issue6-quant"))
     args = parser.parse_args()
+    require(["data/speech8k-synth", "data/speech8k-real", *VALID_DIRS, *TEST_DIRS])
     torch.set_num_threads(1)
     model = load_artifact(args.model)
     data = DynamicMixConfig(

@@ -96,3 +96,17 @@ def test_cli_compress_writes_artifact_and_report(
     passes_dir = out.with_name("small.passes")
     assert (passes_dir / "01-prune-structured.safetensors").is_file()
     assert len(json.loads((passes_dir / "stats.json").read_text())) == 2
+
+
+def test_cli_compress_without_its_test_data_leaves_nothing(
+    tmp_path: Path,
+    fit_config: FitConfig,  # noqa: F811
+) -> None:
+    recipe = _recipe(tmp_path, fit_config, [{"pass": "cluster", "bits": 4}])
+    data = yaml.safe_load(recipe.read_text())
+    data["report"]["test_dirs"] = [str(tmp_path / "no-such-set")]
+    recipe.write_text(yaml.safe_dump(data))
+    out = tmp_path / "out" / "small"
+    result = CliRunner().invoke(app, ["compress", str(recipe), "-o", str(out)])
+    assert result.exit_code == 1 and "no-such-set" in result.output
+    assert not (tmp_path / "out").exists()

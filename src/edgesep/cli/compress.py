@@ -61,8 +61,8 @@ def register(app: typer.Typer) -> None:
                 fit = make_fit(cfg)
                 calibration = make_calibration(fit, rec.calibration_batches, cfg.batch_size)
                 ctx.fit, ctx.evaluate, ctx.calibration = fit, make_eval(fit), calibration
-            work_dir.mkdir(parents=True, exist_ok=True)
             before = None if no_report else measure(base, rec.report, progress=True)
+            work_dir.mkdir(parents=True, exist_ok=True)  # after the data proved readable
             stats: list[dict[str, Any]] = []
 
             def on_pass(i: int, result: Any) -> None:
