@@ -184,7 +184,7 @@ def test_bench_refuses_bad_input(tmp_path: Path) -> None:
         yaml.safe_dump(
             {
                 "name": "x",
-                "test_sets": [{"name": "a", "dir": "nowhere"}],
+                "test_sets": [{"name": "a", "dir": str(tmp_path)}],
                 "models": [{"model": "convtasnet-test", "variants": ["tflite"]}],
             }
         )
@@ -192,6 +192,19 @@ def test_bench_refuses_bad_input(tmp_path: Path) -> None:
     result = runner.invoke(app, ["bench", str(cfg), "-o", str(tmp_path / "o")])
     assert result.exit_code == 1 and "unknown variant" in result.output
     assert not (tmp_path / "o").exists()
+    # a missing test set is named before any model is built
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "name": "x",
+                "test_sets": [{"name": "a", "dir": str(tmp_path / "nowhere")}],
+                "models": [{"model": "convtasnet-test"}],
+            }
+        )
+    )
+    result = runner.invoke(app, ["bench", str(cfg), "-o", str(tmp_path / "o" / "x")])
+    assert result.exit_code == 1 and "nowhere (test set a)" in result.output
+    assert "make data" in result.output and not (tmp_path / "o").exists()
     twins = [{"model": "a/best.safetensors"}, {"model": "b/best.safetensors"}]
     cfg.write_text(yaml.safe_dump({"name": "x", "test_sets": [], "models": twins}))
     result = runner.invoke(app, ["bench", str(cfg), "-o", str(tmp_path / "o")])

@@ -22,7 +22,7 @@ from rich.console import Console
 
 from edgesep.bench.profile import ProfileSettings, profile
 from edgesep.bench.targets import Target, build_target
-from edgesep.errors import InputError
+from edgesep.errors import InputError, MissingFileError
 from edgesep.evaluate import ORACLES, evaluate
 
 QUALITY_METRICS = ("si_snri", "sdri")
@@ -136,6 +136,15 @@ def run_bench(config: BenchConfig, out_dir: Path, console: Console | None = None
             raise InputError(
                 f"{entry.model}: unknown test sets {sorted(unknown)}; known: {sorted(tests)}"
             )
+    used = {n for e in config.models for n in (e.test_sets or tuple(tests))}
+    missing = [
+        f"{tests[n].dir} (test set {n})" for n in sorted(used) if not Path(tests[n].dir).is_dir()
+    ]
+    if missing:  # before any model is built or timed
+        raise MissingFileError(
+            f"{config.name}: no such folder: {', '.join(missing)}; build the data first "
+            "(make data, or edgesep data mix)"
+        )
     rows: list[dict[str, Any]] = []
     references: dict[str, Any] = {}
     with atomic_dir(out_dir, overwrite=True) as tmp:
