@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -215,8 +216,10 @@ class AtomicWriter:
 
     ``with AtomicWriter(path, sr, n_channels) as w: w.write(block)`` writes to a temp file in the
     destination folder and renames it over ``path`` on a clean exit; on an exception the temp
-    file is removed and ``path`` is left as it was. Float subtypes store samples as given; any
-    other subtype gets samples clipped to [-1, 1] (silently: the policy, not an accident).
+    file is removed and ``path`` is left as it was (and a folder it made, if left empty). Float
+    subtypes store samples as given; any other subtype gets samples clipped to [-1, 1], counted
+    in ``clipped`` (of ``samples_written``) for the caller to report. A failed write (a full
+    disk) raises :class:`AudioError` naming the file and why.
 
     Shape: block (C, n) with C == ``n_channels``, or (n,) when ``n_channels`` is 1.
     """
@@ -241,13 +244,18 @@ class AtomicWriter:
         self.sample_rate = int(sample_rate)
         self.n_channels = n_channels
         self.frames_written = 0
+        self.samples_written = 0
+        self.clipped = 0
         self._clip = self.subtype not in _FLOAT_SUBTYPES
+        self._made: list[Path] = []
         self._tmp: Path | None = None
         self._file: sf.SoundFile | None = None
 
     def __enter__(self) -> AtomicWriter:
         try:
+            missing = [p for p in (self.path.parent, *self.path.parent.parents) if not p.exists()]
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._made = missing  # innermost first: removed again if nothing is written
             tmp = self.path.parent / f".{self.path.name}.{uuid.uuid4().hex[:12]}.tmp"
             # O_EXCL: never clobber a stranger's file; mode 0o666 lets the umask decide
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
@@ -276,9 +284,14 @@ class AtomicWriter:
             )
         _check_finite(self.path, data, self.frames_written)
         if self._clip:
+            self.clipped += int(np.count_nonzero(np.abs(data) > 1.0))
             data = np.clip(data, -1.0, 1.0)
-        self._file.write(np.ascontiguousarray(data.T))
+        try:
+            self._file.write(np.ascontiguousarray(data.T))
+        except (sf.SoundFileError, OSError) as err:
+            raise AudioError(self.path, f"cannot write ({self._why(err)})") from err
         self.frames_written += data.shape[1]
+        self.samples_written += data.size
 
     def __exit__(
         self,
@@ -297,9 +310,21 @@ class AtomicWriter:
                 os.fsync(fh.fileno())
             os.replace(self._tmp, self.path)
             self._tmp = None
+        except (sf.SoundFileError, OSError) as err:
+            self._discard()
+            raise AudioError(self.path, f"cannot write ({self._why(err)})") from err
         except BaseException:
             self._discard()
             raise
+
+    def _why(self, err: BaseException) -> str:
+        """Why a write failed: the OS's reason, or a full disk behind libsndfile's error."""
+        if isinstance(err, OSError) and err.strerror:
+            return err.strerror
+        with contextlib.suppress(OSError):
+            if shutil.disk_usage(self.path.parent).free < 1 << 20:
+                return "no space left on device"
+        return " ".join(str(err).split()) or type(err).__name__
 
     def _discard(self) -> None:
         if self._file is not None:
@@ -310,6 +335,10 @@ class AtomicWriter:
         if self._tmp is not None:
             self._tmp.unlink(missing_ok=True)
             self._tmp = None
+        for folder in self._made:  # innermost first; a folder another file went into stays
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        self._made = []
 
 
 def write(

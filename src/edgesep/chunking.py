@@ -26,13 +26,14 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 
-from edgesep.audio import AtomicWriter, StreamResampler, info, iter_blocks
+from edgesep.audio import AtomicWriter, AudioWarning, StreamResampler, info, iter_blocks
 from edgesep.errors import InputError
 
 ChunkFn = Callable[[np.ndarray], np.ndarray]
@@ -45,6 +46,8 @@ ChunkFn = Callable[[np.ndarray], np.ndarray]
 CHUNK_SECONDS = 8.0
 OVERLAP_SECONDS = 1.0
 RESCALE = True
+# more channels than this (or than samples) is taken for a transposed (T, C) array
+MAX_CHANNELS = 8
 
 
 def unnamed_sources(source_names: Sequence[str]) -> bool:
@@ -286,6 +289,11 @@ def check_waveform(waveform: np.ndarray) -> np.ndarray:
     x = np.asarray(waveform, dtype=np.float32)
     if x.ndim not in (1, 2) or x.shape[-1] == 0:
         raise InputError(f"expected non-empty (T,) or (C, T) audio, got shape {x.shape}")
+    if x.ndim == 2 and (x.shape[0] > MAX_CHANNELS or x.shape[0] > x.shape[1]):
+        raise InputError(
+            f"got audio of shape {x.shape}: {x.shape[0]} channels of {x.shape[1]} samples? Audio "
+            "is (T,) or channels first (C, T); pass a soundfile-style (T, C) array as x.T"
+        )
     if not np.isfinite(x).all():
         raise InputError("waveform contains NaN or Inf samples")
     return x
@@ -340,4 +348,11 @@ def separate_file_with(
             done += out.shape[-1]
             if progress is not None:
                 progress(done, meta.n_frames)
+    for writer in writers:
+        if writer.clipped:
+            share = 100 * writer.clipped / max(1, writer.samples_written)
+            problem = f"{writer.clipped} samples clipped at full scale ({share:.2f} %); "
+            warnings.warn(
+                AudioWarning(writer.path, problem + "--subtype FLOAT keeps them"), stacklevel=2
+            )
     return paths

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -81,6 +82,7 @@ def separate(
     """Separate each INPUT into one file per source, at the input's rate, channels and length."""
     if subtype not in SUBTYPES:
         fail(f"--subtype must be one of {', '.join(SUBTYPES)}, got {subtype!r}")
+    _refuse_shared_stems(inputs)
     from edgesep.models.apply import separate_file
     from edgesep.zoo import load
 
@@ -100,7 +102,7 @@ def separate(
     else:
         with user_errors():
             sep = load(model)
-        rate = sep.sample_rate
+        rate, names = sep.sample_rate, sep.source_names
         console.print(
             f"model {model}: {sep.n_params() / 1e6:.3f} M params, {sep.sample_rate} Hz, "
             f"sources {', '.join(sep.source_names)}; {n_threads} thread(s)"
@@ -118,7 +120,9 @@ def separate(
                 rescale=rescale,
             )
 
+    _refuse_writing_over_inputs(inputs, out, names)
     failed = 0
+    signal.signal(signal.SIGTERM, _interrupt)  # unwinds like Ctrl-C: the temp files go
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -137,6 +141,10 @@ def separate(
 
             try:
                 written = run(path, report)
+            except KeyboardInterrupt:
+                bar.remove_task(task)
+                error(f"interrupted while separating {path}; no partial output was left")
+                raise typer.Exit(code=130) from None
             except AudioError as exc:
                 bar.remove_task(task)
                 error(one_line(exc))
@@ -150,6 +158,35 @@ def separate(
             console.print(f"{path} -> {folder}/ ({', '.join(p.name for p in written.values())})")
     if failed:
         fail(f"{failed} of {len(inputs)} file(s) failed")
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _refuse_shared_stems(inputs: list[Path]) -> None:
+    """Two inputs with one stem would write the same OUT/<stem>/ folder: refuse, naming both."""
+    seen: dict[str, Path] = {}
+    for path in inputs:
+        if path.stem in seen and seen[path.stem].resolve() != path.resolve():
+            fail(
+                f"{seen[path.stem]} and {path} would both write OUT/{path.stem}/; separate them "
+                "into different --out folders, or rename one"
+            )
+        seen[path.stem] = path
+
+
+def _refuse_writing_over_inputs(inputs: list[Path], out: Path, sources: Sequence[str]) -> None:
+    """Never write a source over an input file (``separate s1/s1.wav -o .`` would)."""
+    given = {p.resolve(): p for p in inputs}
+    for path in inputs:
+        for name in sources:
+            target = (out / path.stem / f"{name}.wav").resolve()
+            if target in given:
+                fail(
+                    f"{given[target]}: the {name} source would be written over this input; "
+                    "choose another --out folder"
+                )
 
 
 def register(app: typer.Typer) -> None:

@@ -227,8 +227,14 @@ def stream(
             blocks = stdin_blocks(fmt, channels, in_block)
             stem = "stdin"
         else:
-            blocks = iter_blocks(source, in_block)
             stem = Path(source).stem
+            for name in session.source_names:  # never write a source over the input
+                if (out / stem / f"{name}.wav").resolve() == Path(source).resolve():
+                    fail(
+                        f"{source}: the {name} source would be written over this input; "
+                        "choose another --out folder"
+                    )
+            blocks = iter_blocks(source, in_block)
         console.print(
             f"model {net.name}: {session.sample_rate} Hz, hop {session.info.stream_hop} samples, "
             f"{session.hops_per_step} hops per call, delay {session.delay} samples "
