@@ -89,6 +89,26 @@ def test_evaluate_writes_summary(tmp_path: Path, artifact: Path) -> None:
     assert code == 1 and "absent" in err and "Traceback" not in err
 
 
+def test_evaluate_scores_an_exported_graph_like_its_model(tmp_path: Path, artifact: Path) -> None:
+    from edgesep.evaluate import evaluate
+    from edgesep.export import export_onnx
+    from edgesep.models.artifact import load_artifact
+
+    rng = np.random.default_rng(2)
+    sources = 0.1 * rng.standard_normal((2, 6000))
+    for name, sig in (("mix", sources.sum(0)), ("s1", sources[0]), ("s2", sources[1])):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        sf.write(tmp_path / "data" / name / "a.wav", sig.astype(np.float32), 8000)
+    graph = export_onnx(load_artifact(artifact), tmp_path / "m.onnx")
+    scores = [
+        evaluate(m, tmp_path / "data", references=False, progress=False).summary
+        for m in (artifact, graph)
+    ]
+    eager, ort = (s["systems"]["model"]["si_snri"]["mean"] for s in scores)
+    assert ort == pytest.approx(eager, abs=1e-3)
+    assert scores[1]["model"]["name"] == "m" and scores[1]["model"]["n_params"] is None
+
+
 def test_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import edgesep.zoo as zoo
 

@@ -21,7 +21,7 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -35,6 +35,9 @@ from edgesep.metrics.pit import best_permutation, reorder
 from edgesep.metrics.sdr import sdr
 from edgesep.metrics.sisnr import si_snr
 from edgesep.models.base import Separator
+
+if TYPE_CHECKING:
+    from edgesep.runtime import OfflineSession
 
 SYSTEMS = ("mixture", "oracle-irm", "oracle-ibm", "model")
 ORACLES = ("oracle-irm", "oracle-ibm")
@@ -142,10 +145,15 @@ def _data_card(data_dir: Path, split_dir: Path) -> dict[str, Any]:
 
 def _resolve_model(
     model: Separator | str | Path, model_name: str | None
-) -> tuple[Separator, dict[str, Any]]:
+) -> tuple[Separator | OfflineSession, dict[str, Any]]:
     if isinstance(model, Separator):
         name = model_name or getattr(model, "family", type(model).__name__)
         return model, {"name": name, "card": None}
+    if str(model).endswith(".onnx"):  # an exported graph: scored as ONNX Runtime runs it
+        from edgesep.runtime import OfflineSession
+
+        name = model_name or Path(model).stem
+        return OfflineSession(model), {"name": name, "card": None}
     from edgesep.models.artifact import artifact_paths
     from edgesep.zoo import load, resolve
 
@@ -226,7 +234,7 @@ def evaluate(
         "model": {
             **model_info,
             "family": getattr(sep, "family", None),
-            "n_params": sep.n_params(),
+            "n_params": sep.n_params() if hasattr(sep, "n_params") else None,
         },
         "data": _data_card(data_path, dataset.layout.root),
         "metric_notes": (

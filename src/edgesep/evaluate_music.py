@@ -155,7 +155,7 @@ def evaluate_music(
         "model": {
             **model_info,
             "family": getattr(sep, "family", None),
-            "n_params": sep.n_params(),
+            "n_params": sep.n_params() if hasattr(sep, "n_params") else None,
         },
         "data": _data_card(data_path, data_path),
         "metric_notes": (
