@@ -60,6 +60,12 @@ def _fixture_expected() -> dict[str, Any]:
     return json.loads((QUALITY_FIXTURE / "expected.json").read_text())
 
 
+def test_every_bundled_card_states_its_band() -> None:
+    for name in bundled_names():
+        card = read_card(ZOO_DIR / name)
+        assert card["band_hz"] == [0, card["sample_rate"] // 2], name
+
+
 def test_every_bundled_speech_model_has_a_current_fixture_figure() -> None:
     expected = _fixture_expected()["models"]
     speech = [n for n in bundled_names() if read_card(ZOO_DIR / n)["n_src"] == 2]

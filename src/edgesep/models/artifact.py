@@ -171,6 +171,8 @@ def save_artifact(model: Separator, path: str | Path, card: dict[str, Any] | Non
             config=config,
             n_params=model.n_params(),
             sample_rate=model.sample_rate,
+            # the band the model separates: input above it is resampled away (separate says so)
+            band_hz=[0, model.sample_rate // 2],
             n_src=model.n_src,
             source_names=list(model.source_names),
             causal=bool(model.causal),
