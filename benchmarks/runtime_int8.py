@@ -43,7 +43,7 @@ def pit_si_snr(est: np.ndarray, refs: np.ndarray) -> float:
 
 
 def stream(model: Model, x: np.ndarray, sizes: tuple[int, ...] = (1, 37, 200, 513)) -> np.ndarray:
-    s = StreamingSession(model)
+    s = StreamingSession(model, rescale=False)
     outs, a, i = [], 0, 0
     while a < len(x):
         outs.append(s.push(x[a : a + sizes[i % len(sizes)]]))

@@ -39,7 +39,7 @@ def load_audio(mix_dir: Path, seconds: float) -> np.ndarray:
 
 
 def run(model: Model, x: np.ndarray, k: int) -> dict[str, Any]:
-    session = StreamingSession(model, hops_per_step=k)
+    session = StreamingSession(model, hops_per_step=k, rescale=False)
     runner = RealtimeRunner(session, pace=False)
     step = session.step_samples
     blocks = (x[None, a : a + step] for a in range(0, len(x), step))

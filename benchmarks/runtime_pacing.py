@@ -110,7 +110,7 @@ def main() -> None:
     block = 0
     for name in names:
         if name.startswith("push"):
-            session = StreamingSession(Model(DEFAULT_STREAM_MODEL), hops_per_step=4)
+            session = StreamingSession(Model(DEFAULT_STREAM_MODEL), hops_per_step=4, rescale=False)
             session.warm_up()
             work[name], block = session.push, session.step_samples
         else:

@@ -36,7 +36,7 @@ def main() -> None:
     args = ap.parse_args()
     sr = 8000
     x, _ = sf.read(args.input, dtype="float32", frames=sr * args.seconds)
-    session = StreamingSession(Model(DEFAULT_STREAM_MODEL), hops_per_step=4)
+    session = StreamingSession(Model(DEFAULT_STREAM_MODEL), hops_per_step=4, rescale=False)
     session.warm_up()
     block = session.step_samples
     rows = []

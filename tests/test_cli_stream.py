@@ -47,7 +47,7 @@ def _mix(n: int, seed: int = 0) -> np.ndarray:
 
 
 def _aligned_stream(path: Path, x: np.ndarray) -> np.ndarray:
-    s = StreamingSession(path)
+    s = StreamingSession(path, rescale=False)
     y = np.concatenate([s.push(x), s.flush()], axis=-1)
     return y[:, s.delay :]
 
@@ -76,7 +76,9 @@ def test_file_is_streamed_to_aligned_sources(
     assert summary["paced"] is False and summary["n_blocks"] == -(-3001 // 16)
     assert summary["audio_seconds"] == pytest.approx(3001 / 8000, abs=1e-4)
     assert summary["deadline_ms"] == 5.0 and set(summary["misses_by_deadline_ms"]) >= {"8"}
-    delay_ms = 1000 * StreamingSession(path).delay / 8000  # + a 2-ms block + the deadline
+    delay_ms = (
+        1000 * StreamingSession(path, rescale=False).delay / 8000
+    )  # + a 2-ms block + the deadline
     assert summary["playback_latency_ms"] == pytest.approx(delay_ms + 2.0 + 5.0)
 
 
@@ -111,7 +113,7 @@ def test_aligned_stream_writes_the_same_sources_with_the_core_delay(
         "--report", rep,
     )  # fmt: skip
     assert code == 0, stderr
-    unaligned = StreamingSession(path).delay
+    unaligned = StreamingSession(path, rescale=False).delay
     assert json.loads(rep.read_text())["algorithmic_latency_ms"] == 1000 * unaligned / 8000
     code, _, stderr = _invoke("stream", wav, "--model", path, "--aligned", "--block-ms", "3")
     assert code == 1 and "multiple of 2 ms" in stderr
@@ -161,7 +163,7 @@ def test_warm_up_runs_the_graph_and_leaves_the_stream_alone(
     _, path = step_graph
     x = _mix(2000, seed=3)
     want = _aligned_stream(path, x)
-    s = StreamingSession(path)
+    s = StreamingSession(path, rescale=False)
     calls = []
     step = s.model.step
     s.model.step = lambda *a: calls.append(1) or step(*a)  # type: ignore[method-assign]
@@ -226,7 +228,7 @@ def test_unpaced_schedule_counts_backlog_misses(step_graph: tuple[TorchSeparator
     9 ms, 1 ms after the fourth block arrived (a miss); the fourth starts late, at 9 ms, and ends
     at 10 ms, just in time."""
     _, path = step_graph
-    s = StreamingSession(path)
+    s = StreamingSession(path, rescale=False)
     clock = _FakeClock([1.0, 1.0, 3.0, 1.0])
     clock.in_push = True  # the runner reads the start time first: no cost then
     clock.costs.insert(0, 0.0)
@@ -255,7 +257,7 @@ def test_a_longer_deadline_absorbs_the_backlog(step_graph: tuple[TorchSeparator,
     """The schedule above with 3 ms allowed per block: no miss, and the playback latency
     grows by the 1 ms added to the deadline."""
     _, path = step_graph
-    s = StreamingSession(path)
+    s = StreamingSession(path, rescale=False)
     clock = _FakeClock([0.0, 1.0, 1.0, 3.0, 1.0])
     clock.in_push = True
     cpu = iter(np.arange(8) * 1e-3)
@@ -274,7 +276,7 @@ def test_causal_rescaler_finds_the_least_squares_gains() -> None:
     """Estimates at wrong gains (1/3 and -2) plus a little leakage: after a few time constants
     the causal gains are those of a least-squares fit over the recent past, which for a
     stationary signal are the whole-signal lstsq gains."""
-    from edgesep.runtime.realtime import CausalRescaler
+    from edgesep.runtime.level import CausalRescaler
 
     rng = np.random.default_rng(0)
     n = 8000 * 12
@@ -332,7 +334,9 @@ def test_paced_runner_waits_for_each_block_and_restores_the_switch_interval(
     import sys
 
     _, path = step_graph
-    s = StreamingSession(path)  # 2 hops of 8 samples per call: a 16-sample block is 2 ms
+    s = StreamingSession(
+        path, rescale=False
+    )  # 2 hops of 8 samples per call: a 16-sample block is 2 ms
     c = _SpinClock()
     before = sys.getswitchinterval()
     runner = RealtimeRunner(s, clock=c, sleep=c.sleep, spin_seconds=5e-4, switch_interval=2e-3)
@@ -360,7 +364,7 @@ def test_progress_is_drawn_by_the_writer_after_outputs(
     from edgesep.cli.stream_io import OutputWriter
 
     _, path = step_graph
-    s = StreamingSession(path)
+    s = StreamingSession(path, rescale=False)
     threads = []
     with (
         AtomicWriter(tmp_path / "a.wav", 8000, 1, "FLOAT") as wa,
@@ -434,7 +438,7 @@ def test_runner_under_rt_priority_restores_the_policy(
         return lambda: events.append("restored")
 
     monkeypatch.setattr(realtime, "realtime_priority", fake_priority)
-    runner = RealtimeRunner(StreamingSession(path), pace=False, rt_priority=30)
+    runner = RealtimeRunner(StreamingSession(path, rescale=False), pace=False, rt_priority=30)
     for _ in runner.process([_mix(16, seed=i)[None] for i in range(2)]):
         events.append("push")
     assert events == ["fifo 30", "push", "push", "restored"]

@@ -96,7 +96,7 @@ def test_stream_equals_offline_causal_model(
     graphs: dict[str, tuple[TorchSeparator, Path]], name: str, sizes: list[int]
 ) -> None:
     model, path = graphs[name]
-    session = StreamingSession(path)
+    session = StreamingSession(path, rescale=False)
     hop = model.stream_hop
     k = 3 if name == "edge-fixed" else 2
     assert session.delay == model.stream_core_delay + k * hop - 1
@@ -122,9 +122,9 @@ def test_aligned_session_has_the_core_delay_and_the_same_output(
     """Whole calls only: the delay drops to the core's own, and the output is the same offline
     output, ``k * hop - 1`` samples sooner; a partial call is refused."""
     model, path = graphs[name]
-    session = StreamingSession(path, aligned=True)
+    session = StreamingSession(path, aligned=True, rescale=False)
     step = session.step_samples
-    assert session.delay == model.stream_core_delay < StreamingSession(path).delay
+    assert session.delay == model.stream_core_delay < StreamingSession(path, rescale=False).delay
     x = noise(20 * step, n_chan=1, seed=3)
     got = stream(session, x, [step, 3 * step, 2 * step])
     d = session.delay
@@ -132,7 +132,7 @@ def test_aligned_session_has_the_core_delay_and_the_same_output(
     padded = np.concatenate([x, np.zeros((1, step), np.float32)], axis=-1)
     np.testing.assert_allclose(got[..., d:], offline(model, padded)[..., : x.shape[-1]], atol=1e-4)
     with pytest.raises(ValueError, match=f"multiple of {step}"):
-        StreamingSession(path, aligned=True).push(x[:, : step + 1])
+        StreamingSession(path, aligned=True, rescale=False).push(x[:, : step + 1])
 
 
 def test_hops_per_step_of_a_dynamic_graph_is_free(
@@ -143,7 +143,7 @@ def test_hops_per_step_of_a_dynamic_graph_is_free(
     x = noise(30 * model.stream_hop + 3, n_chan=2, seed=5)  # stereo: one state per channel
     ref = None
     for k in (1, 4):
-        s = StreamingSession(loaded, n_channels=2, hops_per_step=k)
+        s = StreamingSession(loaded, n_channels=2, hops_per_step=k, rescale=False)
         assert s.delay == model.stream_core_delay + k * model.stream_hop - 1
         got = stream(s, x, [11, 150])[..., s.delay :]
         # whole steps only; a push holding several steps runs them in one call
@@ -151,13 +151,13 @@ def test_hops_per_step_of_a_dynamic_graph_is_free(
         ref = got if ref is None else ref
         np.testing.assert_allclose(got, ref, atol=1e-5)
     with pytest.raises(ValueError, match="exactly 3"):
-        StreamingSession(graphs["edge-fixed"][1], hops_per_step=2)
+        StreamingSession(graphs["edge-fixed"][1], hops_per_step=2, rescale=False)
 
 
 def test_every_call_costs_the_same_input(graphs: dict[str, tuple[TorchSeparator, Path]]) -> None:
     """Stateful: each call sees only its own hops, however long the stream has run."""
     model, path = graphs["edge"]
-    s = StreamingSession(path, hops_per_step=2)
+    s = StreamingSession(path, hops_per_step=2, rescale=False)
     for _ in range(50):
         s.push(noise(2 * model.stream_hop))
     assert set(s.call_hops) == {2} and len(s.call_hops) == 50
@@ -175,7 +175,7 @@ def test_int8_stream_matches_int8_offline(
     q = Model(q_path)
     assert any(n.op_type == "DequantizeLinear" for n in _nodes(q_path))
     x = noise(50 * model.stream_hop + 9, seed=11)
-    s = StreamingSession(q)
+    s = StreamingSession(q, rescale=False)
     got = stream(s, x, [1, 37, 200])[..., s.delay :]
     want = q.run_offline(x)
     snr = si_snr(torch.from_numpy(got[:, 0]), torch.from_numpy(want[:, 0]))
@@ -252,8 +252,8 @@ def test_bad_inputs_fail_clearly(
         Model("no-such-model")
     off = export_onnx(make({}), tmp_path / "off.onnx", example_seconds=0.25)
     with pytest.raises(ValueError, match="cannot stream"):
-        StreamingSession(off)
-    s = StreamingSession(graphs["edge"][1])
+        StreamingSession(off, rescale=False)
+    s = StreamingSession(graphs["edge"][1], rescale=False)
     with pytest.raises(ValueError, match="shape"):
         s.push(np.zeros((2, 5), np.float32))
     with pytest.raises(ValueError, match="NaN"):
@@ -261,3 +261,25 @@ def test_bad_inputs_fail_clearly(
     s.flush()
     with pytest.raises(RuntimeError, match="after flush"):
         s.push(np.zeros(3, np.float32))
+
+
+def test_a_session_rescales_by_default_with_the_causal_gains(
+    graphs: dict[str, tuple[TorchSeparator, Path]],
+) -> None:
+    """rescale=True (the default, as in separate and stream) = CausalRescaler on the raw stream,
+    fed the input delayed to line up with each output block."""
+    from edgesep.runtime.level import CausalRescaler
+
+    _, path = graphs["cln"]
+    raw_s, res_s = StreamingSession(path, rescale=False), StreamingSession(path)
+    assert res_s.rescaler is not None and raw_s.rescaler is None
+    x = noise(6000, seed=5)[0]
+    rescaler = CausalRescaler(raw_s.n_src, 1, raw_s.sample_rate)
+    delayed = np.concatenate([np.zeros(raw_s.delay, np.float32), x])
+    pos = 0
+    for n in (700, 1, 2300, 3000 - 1):
+        raw, got = raw_s.push(x[pos : pos + n]), res_s.push(x[pos : pos + n])
+        want = rescaler.process(raw[:, None], delayed[None, pos : pos + n])[:, 0]
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        pos += n
+    assert not np.allclose(got, raw)  # the gains did something

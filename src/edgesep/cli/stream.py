@@ -204,8 +204,9 @@ def stream(
             in_rate, n_chan, total = meta.sample_rate, meta.n_channels, meta.n_frames
         else:
             in_rate, total = rate, None
-        # a first session checks the graph streams and gives its call size
-        session = StreamingSession(net, n_chan, hops_per_step=hops_per_step)
+        # a first session checks the graph streams and gives its call size; --rescale runs in
+        # the writer thread (stream_io.OutputWriter), off the real-time path, so not in here
+        session = StreamingSession(net, n_chan, hops_per_step=hops_per_step, rescale=False)
         block = session.step_samples
         if block_ms is not None:
             block = max(1, round(block_ms * session.sample_rate / 1000))
@@ -216,7 +217,9 @@ def stream(
                 f"{1000 * session.step_samples / session.sample_rate:g} ms"
             )
         if aligned or (aligned is None and whole):
-            session = StreamingSession(net, n_chan, hops_per_step=hops_per_step, aligned=True)
+            session = StreamingSession(
+                net, n_chan, hops_per_step=hops_per_step, aligned=True, rescale=False
+            )
         if deadline_ms is None:  # two blocks: see docs/RUNTIME.md, "playback latency"
             deadline_ms = 2000.0 * block / session.sample_rate
         in_block = max(1, round(block * in_rate / session.sample_rate))

@@ -16,7 +16,7 @@ import numpy as np
 from edgesep.audio import AtomicWriter, StreamResampler
 from edgesep.errors import InputError
 from edgesep.runtime import StreamingSession
-from edgesep.runtime.realtime import CausalRescaler
+from edgesep.runtime.level import CausalRescaler
 
 RAW_FORMATS: dict[str, np.dtype[Any]] = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
 

@@ -27,6 +27,7 @@ import time
 import numpy as np
 
 from edgesep.errors import InputError
+from edgesep.runtime.level import CausalRescaler
 from edgesep.runtime.model import STREAM_STEP, Model
 
 
@@ -35,8 +36,10 @@ class StreamingSession:
 
     ``hops_per_step``: hops per graph call (default: the graph's own; a graph exported with
     fixed hops takes only that). ``aligned``: pushes of whole calls only, for the core's delay
-    alone (see the module's docstring). Calls on large pushes take at most ``max_call_hops`` hops
-    each, so memory stays bounded whatever the push. ``call_seconds`` and ``call_hops`` record
+    alone (see the module's docstring). ``rescale`` (default, as everywhere in edgesep): the
+    sources at the mixture's level by causal least-squares gains (:mod:`edgesep.runtime.level`).
+    Calls on large pushes take at most ``max_call_hops`` hops each, so memory stays bounded
+    whatever the push. ``call_seconds`` and ``call_hops`` record
     the wall-clock compute time and the hops of each graph call, for latency reports.
 
     Shape: push (n,) -> (S, n) or (C, n) -> (S, C, n); flush () -> (S, delay) after (n,)
@@ -51,6 +54,7 @@ class StreamingSession:
         max_call_hops: int = 500,
         threads: int = 1,
         aligned: bool = False,
+        rescale: bool = True,
     ) -> None:
         self.model = model if isinstance(model, Model) else Model(model, threads=threads)
         info = self.model.info
@@ -90,6 +94,12 @@ class StreamingSession:
         self._skip = info.stream_core_delay
         self._closed = False
         self._mono = n_channels == 1  # flush answers in the shape the pushes had
+        # the sources at the mixture's level (edgesep.runtime.level): the input, delayed to
+        # line up with the output, feeds the causal least-squares gains
+        self.rescaler = (
+            CausalRescaler(info.n_src, n_channels, info.sample_rate) if rescale else None
+        )
+        self._mix_line = np.zeros((n_channels, self.delay), np.float32)
 
     def warm_up(self, calls: int = 20) -> None:
         """Run ``calls`` graph calls of this session's size on silence from a zero state that is
@@ -133,6 +143,10 @@ class StreamingSession:
         self._pending = np.array(buf[:, n_ready:], copy=True)
         out = self._ready[..., : x.shape[1]]
         self._ready = self._ready[..., x.shape[1] :]
+        if self.rescaler is not None:
+            line = np.concatenate([self._mix_line, x], axis=1)
+            out = self.rescaler.process(out, line[:, : x.shape[1]])
+            self._mix_line = line[:, x.shape[1] :]
         return out[:, 0] if mono else out
 
     def flush(self) -> np.ndarray:
