@@ -106,3 +106,30 @@ def test_resume_into_cosine_drops_the_plateau_halvings(tmp_path: Path) -> None:
     lines = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     lrs = [e["lr"] for e in lines if "valid" in e and e["step"] > 4]
     assert lrs == pytest.approx([scheduled_lr(k, 1e-3, "cosine", 0, 8, 0.0) for k in (6, 8)])
+
+
+def test_stop_step_stops_early_on_the_full_schedule(tmp_path: Path) -> None:
+    from edgesep.data.dynamic import DynamicMixConfig, PoolConfig
+    from edgesep.train.loop import TrainConfig, train
+
+    data = build_smoke_data(tmp_path / "smoke")
+    cfg = TrainConfig(
+        model="convtasnet-test",
+        data=DynamicMixConfig(
+            pools=(PoolConfig(str(data / "corpus")),), segment_seconds=0.25, epoch_size=8
+        ),
+        valid_dirs=(str(data / "valid"),),
+        out_dir=str(tmp_path / "run"),
+        threads=1,
+        device="cpu",
+        batch_size=2,
+        max_steps=10,
+        stop_step=3,
+        eval_every=2,
+        lr_schedule="cosine",
+    )
+    train(cfg, console=Console(quiet=True))
+    lines = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    evals = [e for e in lines if "valid" in e]
+    assert [e["step"] for e in evals] == [2, 3]  # the last step is validated
+    assert evals[-1]["lr"] == pytest.approx(scheduled_lr(3, 1e-3, "cosine", 0, 10, 0.0))

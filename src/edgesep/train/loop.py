@@ -72,6 +72,9 @@ class TrainConfig:
     weight_decay: float = 0.0
     grad_clip: float = 5.0
     max_steps: int = 4000
+    # > 0: stop (validated) at this step, leaving the schedule's max_steps as it is: how a run
+    # that was stopped by hand is reproduced to the same step
+    stop_step: int = 0
     max_minutes: float = 0.0  # wall-clock limit; 0 = none
     # limit on the process's CPU time (all threads): fair budgets for runs that share a machine
     max_cpu_minutes: float = 0.0
@@ -348,11 +351,12 @@ def _train(cfg: TrainConfig, resume: bool, console: Console, world: World) -> Pa
         console=console,
     )
     done_reason = "max_steps"
+    end = min(cfg.max_steps, cfg.stop_step) if cfg.stop_step > 0 else cfg.max_steps
     try:
         log_path = out / "log.jsonl" if world.is_main else Path(os.devnull)
         with log_path.open("a") as log, progress:
-            task = progress.add_task("", total=cfg.max_steps, completed=state["step"])
-            while state["step"] < cfg.max_steps and not stop["now"]:
+            task = progress.add_task("", total=end, completed=state["step"])
+            while state["step"] < end and not stop["now"]:
                 epoch, offset = divmod(state["step"], steps_per_epoch)
                 dataset.set_epoch(epoch)
                 sampler = [
@@ -395,7 +399,7 @@ def _train(cfg: TrainConfig, resume: bool, console: Console, world: World) -> Pa
                     time_up = any_rank(time_up, world)
                     stop["now"] = any_rank(stop["now"], world)
                     # the last weights of a run are always validated, whatever ends it
-                    last_step = time_up or state["step"] == cfg.max_steps
+                    last_step = time_up or state["step"] == end
                     if state["step"] % cfg.eval_every == 0 or last_step:
                         _evaluate_and_keep(
                             model, opt, cfg, state, valid_sets, out, card, console, log, world
@@ -414,10 +418,12 @@ def _train(cfg: TrainConfig, resume: bool, console: Console, world: World) -> Pa
                         )
                         done_reason = "max_cpu_minutes" if over_cpu else "max_minutes"
                         stop["now"] = True
-                    if stop["now"] or state["step"] >= cfg.max_steps:
+                    if stop["now"] or state["step"] >= end:
                         break
         if stop["now"] and done_reason == "max_steps":
             done_reason = "interrupted"
+        elif done_reason == "max_steps" and end < cfg.max_steps:
+            done_reason = "stop_step"
         checkpoint()
     finally:
         for s, h in old_handlers.items():
