@@ -85,3 +85,11 @@ def test_the_console_script_reports_a_user_error_in_one_line(tmp_path: Path) -> 
     assert proc.stderr.strip().splitlines() == [
         f"error: {bad}: expected a mapping at the top level"
     ]
+
+
+def test_debug_lasts_one_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EDGESEP_DEBUG", raising=False)
+    _models_raising(monkeypatch, TypeError("bad operand"))
+    CliRunner().invoke(app, ["--debug", "models"], env=ENV)
+    result = CliRunner().invoke(app, ["models"], env=ENV)
+    assert result.exit_code == 1 and "internal error: TypeError" in result.stderr

@@ -41,8 +41,15 @@ def is_user_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in _FILE_ERRNOS
 
 
+_DEBUG = {"flag": False}  # `edgesep --debug`, set by each invocation's root callback
+
+
+def set_debug(on: bool) -> None:
+    _DEBUG["flag"] = on
+
+
 def debug_enabled() -> bool:
-    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    return _DEBUG["flag"] or os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
 def report(exc: Exception) -> None:

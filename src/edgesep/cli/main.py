@@ -5,7 +5,6 @@ Each command module exposes ``register(app)``; :data:`COMMANDS` lists them in he
 
 from __future__ import annotations
 
-import os
 import sys
 import warnings
 from typing import Annotated, TextIO
@@ -28,7 +27,7 @@ from edgesep.cli import (
     stream,
     train,
 )
-from edgesep.cli.common import DEBUG_ENV, debug_enabled, report, warn
+from edgesep.cli.common import DEBUG_ENV, debug_enabled, report, set_debug, warn
 
 app = typer.Typer(
     name="edgesep",
@@ -76,8 +75,7 @@ def _root(
     ] = False,
 ) -> None:
     """Audio source separation for edge devices."""
-    if debug:
-        os.environ[DEBUG_ENV] = "1"
+    set_debug(debug)  # every invocation sets it, so one --debug never outlives its command
 
 
 def _show_audio_warning(
