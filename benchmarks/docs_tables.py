@@ -333,6 +333,7 @@ BLOCKS: list[tuple[Path, str, Callable[[], str]]] = [
     (DOCS / "QUANTIZATION.md", "quant-w8a8", quant_w8a8),
     (DOCS / "QUANTIZATION.md", "quant-w4a8", quant_w4a8),
     (DOCS / "QUANTIZATION.md", "quant-edge-ort", quant_edge),
+    # TRAINING.md's blocks (training_curve, training_results) join when the model is re-bundled
 ]
 
 

@@ -2,7 +2,7 @@
 
 Usage: python scripts/bundle_model.py RUN_DIR NAME TEST_DIR [TEST_DIR ...]
 e.g.   python scripts/bundle_model.py runs/convtasnet-tiny-8k convtasnet-tiny-8k \
-           data/mix8k/synth-test data/mix8k/real-test
+           data/mix8k/voices-test data/mix8k/real-test data/mix8k/synth-test
 Writes src/edgesep/zoo/NAME.{safetensors,json}; the card gains per-test-set metrics (mean and
 median SI-SNRi / SDRi of the model, and the oracle IRM for reference) and the reproduce commands.
 """
@@ -17,15 +17,20 @@ from edgesep.evaluate import evaluate
 from edgesep.models.artifact import load_artifact, read_card, save_artifact
 from edgesep.zoo import ZOO_DIR
 
-# The run was stopped at step 538 and resumed with a smaller batch (docs/TRAINING.md);
-# max_steps=538 stops the first stage at the same point.
+# Two stages (docs/TRAINING.md): the architecture study's run, then a cosine decay resumed from
+# its checkpoint; stage 2 was stopped by hand, and stop_step (STOP_STEP below) reproduces that.
+STOP_STEP = 0  # set when the run is stopped: the last validated step
 REPRODUCE = [
     "bash scripts/make_speech_data.sh",
-    "edgesep train configs/train/convtasnet-tiny-8k.yaml max_steps=538",
-    "edgesep train configs/train/convtasnet-tiny-8k.yaml --resume batch_size=4 "
-    "data.segment_seconds=2.0 eval_every=500 max_steps=12000",
+    "edgesep train configs/train/arch8k/convtasnet-tiny.yaml max_cpu_minutes=180",
+    "mkdir -p runs/convtasnet-tiny-8k/checkpoints && "
+    "cp -r runs/arch8k/convtasnet-tiny/checkpoints/last runs/convtasnet-tiny-8k/checkpoints/",
+    "edgesep train configs/train/convtasnet-tiny-8k.yaml --resume"
+    + (f" stop_step={STOP_STEP}" if STOP_STEP else ""),
     "python scripts/bundle_model.py runs/convtasnet-tiny-8k convtasnet-tiny-8k "
-    "data/mix8k/synth-test data/mix8k/real-test",
+    "data/mix8k/voices-test data/mix8k/real-test data/mix8k/synth-test",
+    "python scripts/make_demo_example.py && python scripts/make_quality_fixture.py && "
+    "python benchmarks/docs_tables.py",
 ]
 
 

@@ -23,9 +23,9 @@ LAYERS: dict[str, int] = {
     "registry": 0,
     "audio": 0,
     "metrics": 0,
-    "sysinfo": 0,  # host description for manifests (stdlib only); not yet listed in DESIGN.md
-    "atomic": 0,  # atomic file and folder writes (stdlib only); not yet listed in DESIGN.md
-    "errors": 0,  # the project's error types (stdlib only)
+    "sysinfo": 0,  # host description for manifests (stdlib only)
+    "atomic": 0,  # atomic file and folder writes (stdlib only)
+    "errors": 0,  # the project's error types (stdlib only); not yet listed in DESIGN.md
     "chunking": 0,  # torch-free overlap-add chunking shared by models.apply and runtime
     "nn": 1,
     "models": 2,
