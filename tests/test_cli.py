@@ -11,6 +11,7 @@ import soundfile as sf
 import torch
 from typer.testing import CliRunner
 
+from cli_process import run_edgesep
 from edgesep.cli.main import app
 from edgesep.models.artifact import save_artifact
 from edgesep.models.zoo_registry import build
@@ -30,6 +31,15 @@ def _wav(path: Path, sample_rate: int, n_channels: int, seconds: float) -> Path:
     data = 0.1 * rng.standard_normal((int(sample_rate * seconds), n_channels))
     sf.write(path, data.astype(np.float32), sample_rate)
     return path
+
+
+def _mixture_set(root: Path, n_samples: int, seed: int) -> Path:
+    """One 2-speaker mixture of noise in the WSJ0-2mix layout (mix/ s1/ s2/)."""
+    sources = 0.1 * np.random.default_rng(seed).standard_normal((2, n_samples))
+    for name, sig in (("mix", sources.sum(0)), ("s1", sources[0]), ("s2", sources[1])):
+        (root / name).mkdir(parents=True)
+        sf.write(root / name / "a.wav", sig.astype(np.float32), 8000)
+    return root
 
 
 def _invoke(*args: str | Path) -> tuple[int, str, str]:
@@ -69,11 +79,7 @@ def test_separate_bad_inputs(tmp_path: Path, artifact: Path) -> None:
 
 
 def test_evaluate_writes_summary(tmp_path: Path, artifact: Path) -> None:
-    rng = np.random.default_rng(1)
-    sources = 0.1 * rng.standard_normal((2, 4000))
-    for name, sig in (("mix", sources.sum(0)), ("s1", sources[0]), ("s2", sources[1])):
-        (tmp_path / "data" / name).mkdir(parents=True)
-        sf.write(tmp_path / "data" / name / "a.wav", sig.astype(np.float32), 8000)
+    _mixture_set(tmp_path / "data", 4000, seed=1)
     out = tmp_path / "eval"
     code, stdout, err = _invoke("evaluate", artifact, tmp_path / "data", "-o", out)
     assert code == 0, err
@@ -94,11 +100,7 @@ def test_evaluate_scores_an_exported_graph_like_its_model(tmp_path: Path, artifa
     from edgesep.export import export_onnx
     from edgesep.models.artifact import load_artifact
 
-    rng = np.random.default_rng(2)
-    sources = 0.1 * rng.standard_normal((2, 6000))
-    for name, sig in (("mix", sources.sum(0)), ("s1", sources[0]), ("s2", sources[1])):
-        (tmp_path / "data" / name).mkdir(parents=True)
-        sf.write(tmp_path / "data" / name / "a.wav", sig.astype(np.float32), 8000)
+    _mixture_set(tmp_path / "data", 6000, seed=2)
     graph = export_onnx(load_artifact(artifact), tmp_path / "m.onnx")
     scores = [
         evaluate(m, tmp_path / "data", references=False, progress=False).summary
@@ -147,31 +149,12 @@ def test_separate_says_when_the_band_is_lost(tmp_path: Path, artifact: Path) -> 
 def test_loud_float_input_warns_once_and_float_output_keeps_it(
     tmp_path: Path, artifact: Path
 ) -> None:
-    import subprocess
-    import sys
-
     loud = tmp_path / "loud.wav"
     t = np.arange(4000) / 8000
     sf.write(loud, (1.6 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), 8000, subtype="FLOAT")
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edgesep",
-            "separate",
-            str(loud),
-            "-o",
-            str(tmp_path / "o"),
-            "-m",
-            str(artifact),
-            "--subtype",
-            "FLOAT",
-            "--threads",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        env={**ENV, "PATH": "/usr/bin:/bin"},
+    out = tmp_path / "o"
+    run = run_edgesep(
+        "separate", loud, "-o", out, "-m", artifact, "--subtype", "FLOAT", "--threads", "1"
     )
     assert run.returncode == 0, run.stderr
     warned = [x for x in run.stderr.splitlines() if "above full scale" in x]

@@ -15,6 +15,7 @@ import soundfile as sf
 import torch
 from typer.testing import CliRunner
 
+from cli_process import run_edgesep
 from edgesep.audio import AtomicWriter, AudioError
 from edgesep.cli.main import app
 from edgesep.models.artifact import save_artifact
@@ -62,24 +63,7 @@ def test_an_input_is_never_written_over(tmp_path: Path, artifact: Path) -> None:
 
 def test_clipped_samples_are_reported(tmp_path: Path, artifact: Path) -> None:
     loud = _wav(tmp_path / "loud.wav", gain=3.0)
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edgesep",
-            "separate",
-            str(loud),
-            "-o",
-            str(tmp_path / "o"),
-            "-m",
-            str(artifact),
-            "--threads",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        env={**ENV, "PATH": "/usr/bin:/bin"},
-    )
+    run = run_edgesep("separate", loud, "-o", tmp_path / "o", "-m", artifact, "--threads", "1")
     assert run.returncode == 0, run.stderr
     clipped = [x for x in run.stderr.splitlines() if "clipped at full scale" in x]
     assert clipped and all("--subtype FLOAT" in x for x in clipped), run.stderr

@@ -6,6 +6,7 @@ import itertools
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -15,7 +16,27 @@ from edgesep.config import replace
 from edgesep.data.synth.tones import build_smoke_data
 from edgesep.metrics.pit import capped_si_snr, pit_si_snr_loss
 from edgesep.metrics.sisnr import si_snr
+from edgesep.train.loop import TrainConfig
 from edgesep.train.schedule import scheduled_lr
+
+
+def _smoke_recipe(tmp_path: Path, **fields: Any) -> TrainConfig:
+    """A recipe on the smoke data (built under ``tmp_path``), one CPU thread, batch 2."""
+    from edgesep.data.dynamic import DynamicMixConfig, PoolConfig
+
+    data = build_smoke_data(tmp_path / "smoke")
+    return TrainConfig(
+        model="convtasnet-test",
+        data=DynamicMixConfig(
+            pools=(PoolConfig(str(data / "corpus")),), segment_seconds=0.25, epoch_size=8
+        ),
+        valid_dirs=(str(data / "valid"),),
+        out_dir=str(tmp_path / "run"),
+        threads=1,
+        device="cpu",
+        batch_size=2,
+        **fields,
+    )
 
 
 def test_warmup_then_cosine_to_min_lr() -> None:
@@ -46,20 +67,10 @@ def test_capped_si_snr_is_the_soft_minimum_of_si_snr_and_the_cap() -> None:
 
 
 def test_training_follows_the_cosine_schedule(tmp_path: Path) -> None:
-    from edgesep.data.dynamic import DynamicMixConfig, PoolConfig
-    from edgesep.train.loop import TrainConfig, train
+    from edgesep.train.loop import train
 
-    data = build_smoke_data(tmp_path / "smoke")
-    cfg = TrainConfig(
-        model="convtasnet-test",
-        data=DynamicMixConfig(
-            pools=(PoolConfig(str(data / "corpus")),), segment_seconds=0.25, epoch_size=8
-        ),
-        valid_dirs=(str(data / "valid"),),
-        out_dir=str(tmp_path / "run"),
-        threads=1,
-        device="cpu",
-        batch_size=2,
+    cfg = _smoke_recipe(
+        tmp_path,
         max_steps=6,
         eval_every=2,
         lr_schedule="cosine",
@@ -78,20 +89,10 @@ def test_training_follows_the_cosine_schedule(tmp_path: Path) -> None:
 
 def test_resume_into_cosine_drops_the_plateau_halvings(tmp_path: Path) -> None:
     """A plateau run whose rate was halved, resumed under a cosine recipe, follows that curve."""
-    from edgesep.data.dynamic import DynamicMixConfig, PoolConfig
-    from edgesep.train.loop import TrainConfig, train
+    from edgesep.train.loop import train
 
-    data = build_smoke_data(tmp_path / "smoke")
-    cfg = TrainConfig(
-        model="convtasnet-test",
-        data=DynamicMixConfig(
-            pools=(PoolConfig(str(data / "corpus")),), segment_seconds=0.25, epoch_size=8
-        ),
-        valid_dirs=(str(data / "valid"),),
-        out_dir=str(tmp_path / "run"),
-        threads=1,
-        device="cpu",
-        batch_size=2,
+    cfg = _smoke_recipe(
+        tmp_path,
         max_steps=4,
         eval_every=1,
         lr_patience=1,
@@ -109,20 +110,10 @@ def test_resume_into_cosine_drops_the_plateau_halvings(tmp_path: Path) -> None:
 
 
 def test_stop_step_stops_early_on_the_full_schedule(tmp_path: Path) -> None:
-    from edgesep.data.dynamic import DynamicMixConfig, PoolConfig
-    from edgesep.train.loop import TrainConfig, train
+    from edgesep.train.loop import train
 
-    data = build_smoke_data(tmp_path / "smoke")
-    cfg = TrainConfig(
-        model="convtasnet-test",
-        data=DynamicMixConfig(
-            pools=(PoolConfig(str(data / "corpus")),), segment_seconds=0.25, epoch_size=8
-        ),
-        valid_dirs=(str(data / "valid"),),
-        out_dir=str(tmp_path / "run"),
-        threads=1,
-        device="cpu",
-        batch_size=2,
+    cfg = _smoke_recipe(
+        tmp_path,
         max_steps=10,
         stop_step=3,
         eval_every=2,

@@ -47,3 +47,25 @@ def load_checkpoint(
         optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
     state: dict[str, Any] = json.loads((folder / "state.json").read_text())
     return state
+
+
+# a resumed run records how its recipe changed (the card's training.config_changes)
+def previous_config(out: Path) -> dict[str, Any]:
+    """The config a run was last started with: from its checkpoint's card, else config.json."""
+    card = out / "checkpoints" / "last" / "card.json"
+    if card.is_file():
+        return dict(json.loads(card.read_text())["training"]["config"])
+    saved = out / "config.json"
+    return dict(json.loads(saved.read_text())) if saved.is_file() else {}
+
+
+def config_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flat ``{"a.b": [old, new]}`` of the values that differ between two config dicts."""
+    out: dict[str, Any] = {}
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.update(config_changes(a, b, f"{prefix}{key}."))
+        elif a != b:
+            out[f"{prefix}{key}"] = [a, b]
+    return out

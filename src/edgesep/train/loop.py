@@ -40,7 +40,12 @@ from edgesep.models.base import Separator
 from edgesep.models.elastic import ElasticConvTasNet
 from edgesep.models.zoo_registry import build
 from edgesep.sysinfo import cpu_description
-from edgesep.train.checkpoint import load_checkpoint, save_checkpoint
+from edgesep.train.checkpoint import (
+    config_changes,
+    load_checkpoint,
+    previous_config,
+    save_checkpoint,
+)
 from edgesep.train.distributed import (
     World,
     any_rank,
@@ -173,27 +178,6 @@ def validate(model: Separator, sets: ValidationSets, device: torch.device) -> di
     return out
 
 
-def _previous_config(out: Path) -> dict[str, Any]:
-    """The config a run was last started with: from its checkpoint's card, else config.json."""
-    card = out / "checkpoints" / "last" / "card.json"
-    if card.is_file():
-        return dict(json.loads(card.read_text())["training"]["config"])
-    saved = out / "config.json"
-    return dict(json.loads(saved.read_text())) if saved.is_file() else {}
-
-
-def _config_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Flat ``{"a.b": [old, new]}`` of the values that differ between two config dicts."""
-    out: dict[str, Any] = {}
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out.update(_config_changes(a, b, f"{prefix}{key}."))
-        elif a != b:
-            out[f"{prefix}{key}"] = [a, b]
-    return out
-
-
 def run_card(cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
     """What a trained model's card says of its run: config, data, machine, software."""
     return {
@@ -279,7 +263,7 @@ def _train(cfg: TrainConfig, resume: bool, console: Console, world: World) -> Pa
     if resume and last.exists():
         state = load_checkpoint(last, model, opt)
         console.print(f"resumed from {last} at step {state['step']}")
-        changes = _config_changes(_previous_config(out), to_dict(cfg))
+        changes = config_changes(previous_config(out), to_dict(cfg))
         if changes:
             # a resumed run may change its recipe (e.g. batch shape); the card keeps the record
             state.setdefault("config_changes", []).append({"step": state["step"], **changes})
