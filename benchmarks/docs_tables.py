@@ -333,7 +333,8 @@ BLOCKS: list[tuple[Path, str, Callable[[], str]]] = [
     (DOCS / "QUANTIZATION.md", "quant-w8a8", quant_w8a8),
     (DOCS / "QUANTIZATION.md", "quant-w4a8", quant_w4a8),
     (DOCS / "QUANTIZATION.md", "quant-edge-ort", quant_edge),
-    # TRAINING.md's blocks (training_curve, training_results) join when the model is re-bundled
+    (DOCS / "TRAINING.md", "training-curve", training_curve),
+    (DOCS / "TRAINING.md", "training-results", training_results),
 ]
 
 
@@ -352,6 +353,8 @@ def main() -> int:
             stale.append(doc.relative_to(ROOT))
             if not args.check:
                 doc.write_text(new)
+    if not args.check:
+        plot_training_curve()
     verb = "differ from their results" if args.check else "rewritten"
     print(f"{verb}: {', '.join(map(str, stale))}" if stale else "docs match their results")
     return 1 if args.check and stale else 0

@@ -18,7 +18,7 @@ from edgesep.models.artifact import load_artifact, read_card, save_artifact
 from edgesep.zoo import ZOO_DIR
 
 # Two stages (docs/TRAINING.md): the architecture study's run, then a cosine decay resumed from
-# its checkpoint; stage 2 was stopped by hand, and stop_step (STOP_STEP below) reproduces that.
+# its checkpoint (ran to max_steps; STOP_STEP reproduces a run stopped by hand, if one ever is).
 STOP_STEP = 0  # set when the run is stopped: the last validated step
 REPRODUCE = [
     "bash scripts/make_speech_data.sh",
