@@ -61,6 +61,27 @@ def test_subnets_share_the_supernets_leading_channels_and_centre_taps() -> None:
     assert big[2].in_conv.weight.grad is None  # the third block of a repeat is not in the subnet
 
 
+def test_a_causal_supernets_subnets_stay_causal_and_extract_exactly() -> None:
+    from tests.test_runtime_adaptive import causal_supernet
+
+    model = causal_supernet()
+    choice = {"n_blocks": 2, "hid_chan": 8, "bn_chan": 4, "conv_kernel_size": 3}
+    sub = model.subnet(choice).eval()
+    assert sub.config.causal and model.lookahead_samples == sub.lookahead_samples
+    # a causal 3-tap kernel keeps the supernet's 3 most recent taps of 5
+    torch.testing.assert_close(
+        sub.blocks[0].dconv.weight, model.net.blocks[0].dconv.weight[:8, :, 2:]
+    )
+    mix = torch.randn(1, 1, 3000, generator=torch.Generator().manual_seed(2))
+    later = mix.clone()
+    later[..., 2000:] = torch.randn(1, 1, 1000)
+    with torch.no_grad():
+        torch.testing.assert_close(sub(mix), model.forward_subnet(mix, choice), rtol=0, atol=0)
+        t0 = 2000 - sub.lookahead_samples
+        torch.testing.assert_close(sub(mix)[..., :t0], sub(later)[..., :t0])
+        assert not torch.allclose(sub(mix)[..., 2100:], sub(later)[..., 2100:])
+
+
 def test_a_choice_outside_the_space_is_refused() -> None:
     model = _supernet()
     with pytest.raises(ValueError, match="hid_chan=12 is not one of"):

@@ -7,7 +7,7 @@ After Cai et al., "Once-for-All: Train One Network and Specialize it for Efficie
 - ``hid_chan`` and ``bn_chan``: the widths inside and between the TCN blocks, keeping the
   leading channels of every weight;
 - ``conv_kernel_size``: the depthwise kernel, keeping the centre taps of the largest kernel
-  (a causal model keeps the most recent taps).
+  (a causal supernet keeps the most recent taps, so every subnet stays causal).
 
 A subnet is an ordinary ``ConvTasNet`` of its own config. :meth:`ElasticConvTasNet.subnet`
 extracts it (weights copied); :meth:`ElasticConvTasNet.forward_subnet` runs the same subnet on
@@ -28,7 +28,7 @@ import torch
 from edgesep.config import to_dict
 from edgesep.errors import InputError
 from edgesep.models.base import Separator
-from edgesep.models.convtasnet import TINY, ConvTasNet, ConvTasNetConfig
+from edgesep.models.convtasnet import EDGE, TINY, ConvTasNet, ConvTasNetConfig
 from edgesep.models.zoo_registry import FAMILIES, register_config
 
 ELASTIC_FIELDS = ("n_blocks", "hid_chan", "bn_chan", "conv_kernel_size")
@@ -47,8 +47,6 @@ class ElasticConvTasNetConfig:
 
     def __post_init__(self) -> None:
         big = self.largest
-        if big.causal:
-            raise InputError("the elastic Conv-TasNet is offline only (no streaming step yet)")
         if big.skip_chan or big.conv_kernel_sizes or big.share_depthwise != "none":
             raise InputError("elastic widths need skip_chan=0, one kernel and no sharing")
         if big.share_pointwise != "none":
@@ -77,7 +75,7 @@ class ElasticConvTasNetConfig:
 
     @property
     def causal(self) -> bool:
-        return False
+        return self.largest.causal
 
     def choices(self, name: str) -> tuple[int, ...]:
         return getattr(self, name) or (getattr(self.largest, name),)
@@ -100,7 +98,7 @@ class ElasticConvTasNet(Separator):
         super().__init__()
         self.net = ConvTasNet(config.largest)
         self._set_contract(config, hop=self.net.hop)
-        self.lookahead_samples = 0
+        self.lookahead_samples = self.net.lookahead_samples
         self._templates: dict[tuple[int, ...], ConvTasNet] = {}
 
     def forward(self, mix: torch.Tensor) -> torch.Tensor:
@@ -152,8 +150,9 @@ class ElasticConvTasNet(Separator):
                 _, index, rest = key.split(".", 2)
                 r, x = divmod(int(index), n_blocks)
                 source_key = f"blocks.{r * big.n_blocks + x}.{rest}"
+            kernel = key.endswith("dconv.weight")
             out[key] = _slice(
-                supernet[source_key], tuple(target.shape), key.endswith("dconv.weight")
+                supernet[source_key], tuple(target.shape), kernel, recent=kernel and big.causal
             )
         return out
 
@@ -174,8 +173,11 @@ class ElasticConvTasNet(Separator):
         return model.train(self.training)
 
 
-def _slice(tensor: torch.Tensor, shape: tuple[int, ...], kernel_last: bool) -> torch.Tensor:
-    """Leading entries along every dim; the last dim of a depthwise kernel keeps its centre."""
+def _slice(
+    tensor: torch.Tensor, shape: tuple[int, ...], kernel_last: bool, recent: bool = False
+) -> torch.Tensor:
+    """Leading entries along every dim; the last dim of a depthwise kernel keeps its centre, or
+    with ``recent`` (a causal kernel, whose last tap weighs the current frame) its last taps."""
     if tensor.dim() != len(shape):
         raise InputError(f"cannot slice {tuple(tensor.shape)} to {shape}")
     index: list[slice] = []
@@ -183,7 +185,7 @@ def _slice(tensor: torch.Tensor, shape: tuple[int, ...], kernel_last: bool) -> t
         if want > have:
             raise InputError(f"cannot slice {tuple(tensor.shape)} to {shape}")
         if kernel_last and dim == tensor.dim() - 1:
-            start = (have - want) // 2
+            start = have - want if recent else (have - want) // 2
             index.append(slice(start, start + want))
         else:
             index.append(slice(0, want))
@@ -208,6 +210,19 @@ register_config(
         hid_chan=(64, 96, 128),
         bn_chan=(32, 48, 64),
         conv_kernel_size=(3, 5),
+    ),
+)
+# around the bundled streaming model (convtasnet-tiny-edge-stream, the largest subnet): causal,
+# depths 2-6 per repeat, H 64-128, B 32-64; its subnets' step graphs share one delay, so
+# edgesep.runtime.AdaptiveStreamingSession can switch between them mid-stream
+register_config(
+    "convtasnet-elastic-stream",
+    "convtasnet-elastic",
+    elastic_config(
+        dataclasses.replace(EDGE, causal=True, n_blocks=6, n_repeats=2),
+        n_blocks=(2, 4, 6),
+        hid_chan=(64, 96, 128),
+        bn_chan=(32, 48, 64),
     ),
 )
 register_config(

@@ -6,12 +6,23 @@
   resampling in and out; file to file streams from disk.
 - :class:`StreamingSession`: real time; ``push(chunk)`` of any size returns as many samples,
   a fixed ``delay`` late, the graph's state carried between calls; ``flush()`` at the end.
+- :class:`AdaptiveStreamingSession`: the same through several graphs of one task (an elastic
+  supernet's subnets), moving to a smaller one when a push misses its deadline.
 
 Nothing here imports torch (``tests/test_runtime.py`` checks it in a fresh interpreter).
 """
 
+from edgesep.runtime.adaptive import AdaptiveStreamingSession
 from edgesep.runtime.model import Model, ModelInfo, ModelLoadError, resolve
 from edgesep.runtime.offline import OfflineSession
 from edgesep.runtime.stream import StreamingSession
 
-__all__ = ["Model", "ModelInfo", "ModelLoadError", "OfflineSession", "StreamingSession", "resolve"]
+__all__ = [
+    "AdaptiveStreamingSession",
+    "Model",
+    "ModelInfo",
+    "ModelLoadError",
+    "OfflineSession",
+    "StreamingSession",
+    "resolve",
+]
