@@ -222,15 +222,39 @@ def test_latency_predictor_recovers_a_linear_cost_and_reports_held_out_error() -
         macs = {"conv": rng.uniform(1e6, 1e8), "matmul": rng.uniform(0, 1e7), "rnn": 0.0}
         macs["other"] = 0.0
         nodes = int(rng.integers(50, 400))
-        ms = 2e-6 * macs["conv"] + 5e-6 * macs["matmul"] + 0.01 * nodes + 0.3
-        rows.append({"call_macs": macs, "n_nodes": nodes, "compute_ms": ms})
+        elems = float(rng.uniform(1e4, 1e6))
+        ms = 2e-6 * macs["conv"] + 5e-6 * macs["matmul"] + 3e-6 * elems + 0.01 * nodes + 0.3
+        rows.append(
+            {"call_macs": macs, "activation_elems": elems, "n_nodes": nodes, "compute_ms": ms}
+        )
     loo = predictor.leave_one_out(rows)
     assert loo["mape"] < 1e-3
     coef = predictor.fit(rows).to_dict()["coefficients"]
     assert coef["ms_per_mac_conv"] == pytest.approx(2e-6, rel=1e-3)
     assert coef["ms_per_node"] == pytest.approx(0.01, rel=1e-3)
+    assert coef["ms_per_activation_elem"] == pytest.approx(3e-6, rel=1e-3)
+    assert coef["ms_per_state_elem"] == 0  # rows without state: a zero feature
     with pytest.raises(ValueError, match="at least 4"):
         predictor.fit(rows[:3])
+
+
+def test_cost_features_count_written_elements_and_a_step_graphs_state(tmp_path: Path) -> None:
+    import onnx
+    import torch
+
+    from edgesep.export import export_step_onnx
+    from edgesep.models.zoo_registry import build
+    from edgesep.runtime import Model
+    from edgesep.search.cost import _state_elements, activation_elements
+
+    net = torch.nn.Sequential(torch.nn.Conv1d(1, 4, 3), torch.nn.ReLU()).train()
+    assert activation_elements(net, torch.zeros(1, 1, 10)) == 2 * 4 * 8  # conv out + relu out
+    assert net.training  # the mode is restored
+    model = build("convtasnet-test", causal=True, norm="cLN").eval()
+    path = export_step_onnx(model, tmp_path / "step.onnx", hops_per_step=2)
+    state = Model(path).init_state()
+    graph = onnx.load(str(path)).graph
+    assert _state_elements(graph) == sum(v.size for v in state.values()) > 0
 
 
 def test_one_shot_mode_scores_subnets_of_a_supernet_without_training(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from edgesep.bench.devices import host_profile, load_device, project_seconds
@@ -44,10 +45,35 @@ def call_samples(model: Separator, cost: Cost) -> int:
     return max(1, round(cost.call_seconds * model.sample_rate))
 
 
+def activation_elements(model: Separator, x: torch.Tensor) -> int:
+    """Elements written by the leaf modules of one forward: the memory traffic of the
+    element-wise work (norms, activations, masks) that MACs do not count."""
+    total = 0
+
+    def count(_module: torch.nn.Module, _inputs: Any, output: Any) -> None:
+        nonlocal total
+        outs = output if isinstance(output, tuple) else (output,)
+        total += sum(o.numel() for o in outs if isinstance(o, torch.Tensor))
+
+    leaves = [m for m in model.modules() if not any(True for _ in m.children())]
+    hooks = [m.register_forward_hook(count) for m in leaves]
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(x)
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return total
+
+
 def static_cost(model: Separator, cost: Cost) -> dict[str, Any]:
-    """What needs no export: params, MACs per second of audio, MACs of one call per op group."""
+    """What needs no export: params, MACs per second of audio, MACs of one call per op group,
+    and the elements its leaf modules write in one call."""
     n_call = call_samples(model, cost)
-    per_op = count_macs(model, torch.zeros(1, 1, max(n_call, 16)))
+    x = torch.zeros(1, 1, max(n_call, 16))
+    per_op = count_macs(model, x)
     groups = dict.fromkeys(FEATURES[:-1], 0)
     for op, n in per_op.items():
         if op != "total":
@@ -57,6 +83,7 @@ def static_cost(model: Separator, cost: Cost) -> dict[str, Any]:
         "macs_per_second": macs_per_second(model, seconds=1.0),
         "call_samples": n_call,
         "call_macs": groups,
+        "activation_elems": activation_elements(model, x),
     }
 
 
@@ -74,10 +101,13 @@ def measured_cost(model: Separator, cost: Cost, work: Path) -> dict[str, Any]:
     timing = ort_chunk_timing(
         graph, n_call, threads=cost.threads, n_warmup=cost.n_warmup, n_runs=cost.n_runs
     )
-    n_nodes = len(onnx.load(str(graph), load_external_data=False).graph.node)
+    proto = onnx.load(str(graph), load_external_data=False).graph
+    n_nodes = len(proto.node)
     out: dict[str, Any] = {
         "bytes": size_graph.stat().st_size,
         "n_nodes": n_nodes,
+        # a step graph reads and rewrites its state every call: the ring buffers' elements
+        "state_elems": _state_elements(proto) if model.causal else 0,
         "compute_ms": timing.p50_ms,
         "compute_p99_ms": timing.p99_ms,
         "call_ms": 1000.0 * n_call / model.sample_rate,
@@ -96,6 +126,15 @@ def measured_cost(model: Separator, cost: Cost, work: Path) -> dict[str, Any]:
         rss = peak_rss("ort", graph, cost.memory_seconds, cost.threads)
         out["ram_mb"] = rss["model_rss_mb"]
     return out
+
+
+def _state_elements(graph: Any) -> int:
+    """Elements of a step graph's inputs after the audio (its carried state), static dims."""
+    total = 0
+    for value in graph.input[1:]:
+        dims = [d.dim_value for d in value.type.tensor_type.shape.dim]
+        total += int(np.prod([d for d in dims if d > 0])) if dims else 1
+    return total
 
 
 def budget_values(figures: dict[str, Any]) -> dict[str, float | None]:

@@ -1,11 +1,13 @@
 """A latency predictor fitted on the search's own measurements.
 
 One call's compute time is modelled as a non-negative sum over block types: seconds per MAC of
-convolutions, of matrix products and of recurrent layers, plus a cost per graph node (the
+convolutions, of matrix products and of recurrent layers; per element written by the leaf
+modules (the memory-bound element-wise work: norms, activations, masks) and per element of a
+step graph's carried state (read and rewritten every call); plus a cost per graph node (the
 per-operator overhead that dominates small models) and a constant:
 
     t = a_conv * MACs_conv + a_matmul * MACs_matmul + a_rnn * MACs_rnn + a_other * MACs_other
-        + b * n_nodes + c
+        + e * activation_elems + s * state_elems + b * n_nodes + c
 
 fitted by non-negative least squares (scipy) on relative error, so a 2 ms model weighs as much as
 a 50 ms one. Its error is reported as the MAPE of leave-one-out predictions: each trial predicted
@@ -27,9 +29,19 @@ from edgesep.search.cost import FEATURES
 MIN_POINTS = 4
 
 
+ELEMENTS = ("activation_elems", "state_elems")  # rows from before these were measured: 0
+
+
 def features(row: dict[str, Any]) -> np.ndarray:
     macs = row["call_macs"]
-    return np.array([*(float(macs[k]) for k in FEATURES[:-1]), float(row["n_nodes"]), 1.0])
+    return np.array(
+        [
+            *(float(macs[k]) for k in FEATURES[:-1]),
+            *(float(row.get(k, 0)) for k in ELEMENTS),
+            float(row["n_nodes"]),
+            1.0,
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -42,7 +54,13 @@ class LatencyPredictor:
         return float(x @ np.asarray(self.coef))
 
     def to_dict(self) -> dict[str, Any]:
-        names = [*(f"ms_per_mac_{k}" for k in FEATURES[:-1]), "ms_per_node", "ms_constant"]
+        names = [
+            *(f"ms_per_mac_{k}" for k in FEATURES[:-1]),
+            "ms_per_activation_elem",
+            "ms_per_state_elem",
+            "ms_per_node",
+            "ms_constant",
+        ]
         per_unit = np.asarray(self.coef) / np.asarray(self.scale)
         return {"model": "nnls", "coefficients": dict(zip(names, per_unit.tolist(), strict=True))}
 
