@@ -152,7 +152,7 @@ def test_cli_says_when_no_best_model_exists_yet(data: tuple[Path, Path], tmp_pat
     (out / "best.safetensors").unlink()  # as when a run is stopped before any validation
     again = CliRunner().invoke(app, [*args, "--resume"], env={"COLUMNS": "200", "NO_COLOR": "1"})
     assert again.exit_code == 0, again.output
-    assert "no best model yet" in again.output
+    assert "no best model in this run's folder" in again.output
 
 
 def test_training_needs_validation_data(data: tuple[Path, Path], tmp_path: Path) -> None:

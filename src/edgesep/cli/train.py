@@ -39,4 +39,7 @@ def register(app: typer.Typer) -> None:
         if best.with_suffix(".safetensors").is_file():
             console.print(f"best model: {best}.safetensors")
         else:
-            console.print("no best model yet: the run stopped before its first validation")
+            console.print(
+                "no best model in this run's folder: it stopped before its first validation, "
+                "or (resumed from another run's checkpoint) no validation beat that run's best"
+            )
