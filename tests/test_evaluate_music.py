@@ -131,7 +131,6 @@ def test_cli_dispatches_music_layouts(tmp_path: Path) -> None:
     assert (tmp_path / "ev" / "per_track.csv").is_file()
 
 
-@pytest.mark.slow
 def test_csdr_row_matches_museval_on_the_model_estimate(tmp_path: Path) -> None:
     truth = _write_songs(tmp_path / "songs", n=1, seconds=1.5)
     from edgesep.metrics.music import track_sdr_v4
