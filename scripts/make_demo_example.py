@@ -4,16 +4,20 @@ the bundled model is closest to the model's median over the whole test set: a ty
 
 Usage: python scripts/make_demo_example.py [EVAL_DIR] [TEST_DIR]
 EVAL_DIR holds per_file.csv of `edgesep evaluate` on TEST_DIR (scripts/bundle_model.py writes
-out/eval/convtasnet-tiny-8k/voices-test). The quality fixture's mixtures are left out.
+out/eval/convtasnet-tiny-8k/voices-test). The quality fixture's mixtures are left out. The choice
+and its figures are recorded in src/edgesep/zoo/examples/two_speakers_8k.json.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import statistics
 import sys
 from pathlib import Path
+
+from edgesep.zoo import DEFAULT_MODEL, weights_sha256
 
 VOICES = ("asterisk-fr_CA_f_June", "asterisk-it_IT_m_Carlo")
 EXAMPLES = Path("src/edgesep/zoo/examples")
@@ -31,6 +35,15 @@ def main(eval_dir: Path, test_dir: Path) -> None:
     chosen = min(pairs, key=lambda k: abs(pairs[k] - median))
     for sub, suffix in (("mix", ""), ("s1", "_s1"), ("s2", "_s2")):
         shutil.copyfile(test_dir / sub / f"{chosen}.wav", EXAMPLES / f"two_speakers_8k{suffix}.wav")
+    record = {
+        "mixture": chosen,
+        "test_set": str(test_dir),
+        "model": DEFAULT_MODEL,
+        "model_weights_sha256": weights_sha256(DEFAULT_MODEL),
+        "si_snri_db": round(pairs[chosen], 3),
+        "test_median_si_snri_db": round(median, 3),
+    }
+    (EXAMPLES / "two_speakers_8k.json").write_text(json.dumps(record, indent=2) + "\n")
     print(f"example {chosen}: SI-SNRi {pairs[chosen]:.2f} dB; test median {median:.2f} dB")
 
 

@@ -8,6 +8,7 @@ exactly the injected ones whatever the machine's load.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +118,13 @@ def test_calm_pushes_move_back_up_and_a_new_miss_doubles_the_wait(graphs: list[P
         (6, 0, 1),
         (12, 1, 0),
     ]
+
+
+def test_an_empty_push_is_no_deadline_miss(graphs: list[Path]) -> None:
+    ticks = itertools.count()  # a clock that moves on every read: any push takes some time
+    session = AdaptiveStreamingSession(graphs, clock=lambda: 1e-6 * next(ticks))
+    assert session.push(np.zeros(0, np.float32)).shape == (2, 0)
+    assert session.switches == [] and session.level == 0
 
 
 def test_graphs_that_do_not_line_up_are_refused(graphs: list[Path], tmp_path: Path) -> None:

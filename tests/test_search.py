@@ -245,12 +245,19 @@ def test_cost_features_count_written_elements_and_a_step_graphs_state(tmp_path: 
     from edgesep.export import export_step_onnx
     from edgesep.models.zoo_registry import build
     from edgesep.runtime import Model
-    from edgesep.search.cost import _state_elements, activation_elements
+    from edgesep.search.cost import _state_elements, static_cost, written_elements
+    from edgesep.search.space import Cost
 
-    net = torch.nn.Sequential(torch.nn.Conv1d(1, 4, 3), torch.nn.ReLU()).train()
-    assert activation_elements(net, torch.zeros(1, 1, 10)) == 2 * 4 * 8  # conv out + relu out
-    assert net.training  # the mode is restored
-    model = build("convtasnet-test", causal=True, norm="cLN").eval()
+    net = torch.nn.Sequential(torch.nn.Conv1d(1, 4, 3), torch.nn.ReLU())
+    with written_elements(net) as elements:
+        net(torch.zeros(1, 1, 10))
+    assert elements[0] == 2 * 4 * 8  # conv out + relu out
+    net(torch.zeros(1, 1, 10))
+    assert elements[0] == 2 * 4 * 8  # the hooks are gone after the block
+    model = build("convtasnet-test", causal=True, norm="cLN").train()
+    assert static_cost(model, Cost())["activation_elems"] > 0
+    assert model.training  # the mode is restored
+    model.eval()
     path = export_step_onnx(model, tmp_path / "step.onnx", hops_per_step=2)
     state = Model(path).init_state()
     graph = onnx.load(str(path)).graph

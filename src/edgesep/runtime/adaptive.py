@@ -123,7 +123,9 @@ class AdaptiveStreamingSession:
             self._history = np.concatenate([self._history, x], axis=1)[:, -self._warm :]
         deadline = self.deadline_seconds or x.shape[1] / self.sample_rate
         n = len(self.push_seconds)
-        if spent > deadline and self.level + 1 < len(self._sessions):
+        if not x.shape[1]:  # an empty push computes nothing: no evidence either way
+            pass
+        elif spent > deadline and self.level + 1 < len(self._sessions):
             if self._just_moved_up:  # the larger graph still does not keep up: wait longer
                 self._wait *= 2
             self._move(n, self.level + 1, spent, deadline)

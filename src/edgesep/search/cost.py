@@ -8,6 +8,8 @@ One call is what a deployed model runs at a time: a non-causal model one chunk o
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,35 +47,32 @@ def call_samples(model: Separator, cost: Cost) -> int:
     return max(1, round(cost.call_seconds * model.sample_rate))
 
 
-def activation_elements(model: Separator, x: torch.Tensor) -> int:
-    """Elements written by the leaf modules of one forward: the memory traffic of the
-    element-wise work (norms, activations, masks) that MACs do not count."""
-    total = 0
+@contextlib.contextmanager
+def written_elements(model: torch.nn.Module) -> Iterator[list[int]]:
+    """Count, in ``[total]``, the elements written by the leaf modules of the forwards run
+    inside: the memory traffic of the element-wise work (norms, activations, masks) that MACs
+    do not count."""
+    total = [0]
 
     def count(_module: torch.nn.Module, _inputs: Any, output: Any) -> None:
-        nonlocal total
         outs = output if isinstance(output, tuple) else (output,)
-        total += sum(o.numel() for o in outs if isinstance(o, torch.Tensor))
+        total[0] += sum(o.numel() for o in outs if isinstance(o, torch.Tensor))
 
     leaves = [m for m in model.modules() if not any(True for _ in m.children())]
     hooks = [m.register_forward_hook(count) for m in leaves]
-    was_training = model.training
     try:
-        with torch.no_grad():
-            model.eval()(x)
+        yield total
     finally:
-        model.train(was_training)
         for h in hooks:
             h.remove()
-    return total
 
 
 def static_cost(model: Separator, cost: Cost) -> dict[str, Any]:
     """What needs no export: params, MACs per second of audio, MACs of one call per op group,
     and the elements its leaf modules write in one call."""
     n_call = call_samples(model, cost)
-    x = torch.zeros(1, 1, max(n_call, 16))
-    per_op = count_macs(model, x)
+    with written_elements(model) as elements:  # counted on the same forward as the MACs
+        per_op = count_macs(model, torch.zeros(1, 1, max(n_call, 16)))
     groups = dict.fromkeys(FEATURES[:-1], 0)
     for op, n in per_op.items():
         if op != "total":
@@ -83,7 +82,7 @@ def static_cost(model: Separator, cost: Cost) -> dict[str, Any]:
         "macs_per_second": macs_per_second(model, seconds=1.0),
         "call_samples": n_call,
         "call_macs": groups,
-        "activation_elems": activation_elements(model, x),
+        "activation_elems": elements[0],
     }
 
 
